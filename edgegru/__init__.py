@@ -1,0 +1,22 @@
+"""edgegru: a GRU from training to a microcontroller, bit-exactly.
+
+The pipeline runs one way: ``data`` -> ``train`` -> float :class:`Model` ->
+``quant`` (:class:`QuantizedModel` and its integer reference) -> a backend per
+target (``codegen`` for C, ``backends.tflite``, ``backends.onnx``) -> ``verify``
+and ``bench``. Each stage reads the previous stage's object.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import EdgeGruError  # noqa: E402
+from .model import GRULayer, Head, Model, Normalisation, random_model  # noqa: E402
+
+__all__ = [
+    "EdgeGruError",
+    "GRULayer",
+    "Head",
+    "Model",
+    "Normalisation",
+    "__version__",
+    "random_model",
+]

@@ -1,0 +1,1 @@
+"""codegen stage of edgegru."""

@@ -1,0 +1,74 @@
+"""One versioned file format for everything edgegru saves.
+
+A container is a NumPy ``.npz`` archive (arrays, no pickles) with one extra member
+holding JSON metadata: what kind of object it is and which format version wrote
+it. Writing goes to a temporary file in the same directory that is renamed into
+place, so an interrupted save never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EdgeGruError
+
+META_KEY = "__edgegru_meta__"
+FORMAT_NAME = "edgegru"
+
+
+def save_container(
+    path: str | Path, kind: str, version: int, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> None:
+    """Atomically write ``arrays`` and ``meta`` as a container of ``kind``."""
+    path = Path(path)
+    header = {"format": FORMAT_NAME, "kind": kind, "format_version": version, **meta}
+    blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
+    if not path.parent.exists():
+        raise EdgeGruError(f"{path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{META_KEY: blob}, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_container(
+    path: str | Path, kind: str, max_version: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a container and check that it is a ``kind`` this edgegru can read."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeGruError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if META_KEY not in npz.files:
+                raise EdgeGruError(f"{path}: not an edgegru file (no edgegru metadata inside)")
+            header = json.loads(npz[META_KEY].tobytes().decode())
+            arrays = {k: npz[k] for k in npz.files if k != META_KEY}
+    except EdgeGruError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise EdgeGruError(f"{path}: not a readable edgegru file ({exc})") from None
+    if header.get("format") != FORMAT_NAME:
+        raise EdgeGruError(f"{path}: not an edgegru file")
+    if header.get("kind") != kind:
+        raise EdgeGruError(f"{path}: holds a {header.get('kind')!r}, expected a {kind!r}")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise EdgeGruError(f"{path}: invalid format_version {version!r}")
+    if version > max_version:
+        raise EdgeGruError(
+            f"{path}: written by a newer edgegru (format version {version}, this edgegru "
+            f"reads up to {max_version}); upgrade edgegru"
+        )
+    return header, arrays
