@@ -1,0 +1,265 @@
+"""Render a :class:`QuantizedModel` into C99 sources with the Jinja2 templates.
+
+Two weight layouts exist, chosen per target at generation time (never by
+``#ifdef``), because the arrays themselves differ:
+
+* ``rows``: one contiguous row per gate and unit, the layout a host compiler
+  vectorises and plain Cortex-M cores (M0+, M3, M55) walk with simple loads;
+* ``dsp``: for cores with the DSP extension, the rows of the gates computed
+  together are interleaved in blocks of 4 columns and each 4-byte word is stored
+  as (w0, w2, w1, w3), so that SXTB16 + SMLAD consume it directly and one
+  activation load serves several rows.
+
+Both layouts hold the same integers and give the same bits (integer sums are
+exact), which the verification proves on every target.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from .. import __version__
+from ..errors import EdgeGruError
+from ..quant.activations import TANH_TABLE
+from ..quant.qmodel import QuantizedLayer, QuantizedModel
+
+LAYOUTS = ("rows", "dsp")
+MAX_SIZE = 512  # input and hidden sizes; keeps every accumulator provably in int32
+MAX_OUTPUTS = 1024
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if "
+    "inline int long register restrict return short signed sizeof static struct switch typedef "
+    "union unsigned void volatile while _Bool _Complex _Imaginary".split()
+)
+VARIANT_DOC = {
+    "reset_after": "reset_after (PyTorch/cuDNN; ONNX linear_before_reset=1): "
+    "n = tanh(Wx x + bx + r * (Wh h + bh))",
+    "reset_before": "reset_before (original GRU; ONNX linear_before_reset=0): "
+    "n = tanh(Wx x + bx + Wh (r * h) + bh)",
+}
+
+
+@dataclass
+class Rendered:
+    """The generated files (name -> text) and the byte counts they were built from."""
+
+    files: dict[str, str]
+    weight_bytes: int
+    const_bytes: int
+
+
+def check_prefix(prefix: str) -> None:
+    if not C_IDENTIFIER.match(prefix) or prefix in C_KEYWORDS:
+        raise EdgeGruError(
+            f"prefix {prefix!r}: expected a C identifier (letters, digits, _; not starting with "
+            "a digit; not a C keyword)"
+        )
+
+
+def check_limits(qm: QuantizedModel) -> None:
+    """Refuse models beyond what the generator handles, naming the layer."""
+    size = qm.input_size
+    if size > MAX_SIZE:
+        raise EdgeGruError(f"input size {size}: the C generator supports at most {MAX_SIZE}")
+    for k, h in enumerate(qm.hidden_sizes):
+        if h > MAX_SIZE:
+            raise EdgeGruError(f"layer {k} hidden size {h}: the C generator supports at most {MAX_SIZE}")
+    if qm.head is not None and qm.head.output_size > MAX_OUTPUTS:
+        raise EdgeGruError(f"head outputs {qm.head.output_size}: at most {MAX_OUTPUTS} supported")
+
+
+def pad4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def interleave_dsp(rows: np.ndarray) -> np.ndarray:
+    """(G, H, K) int8 rows -> flat dsp layout: unit, block of 4 columns, gate, reordered bytes."""
+    gates, hidden, k = rows.shape
+    padded = np.zeros((gates, hidden, pad4(k)), np.int8)
+    padded[:, :, :k] = rows
+    blocks = padded.reshape(gates, hidden, -1, 4)[..., [0, 2, 1, 3]]
+    return blocks.transpose(1, 2, 0, 3).ravel()
+
+
+def format_values(values: np.ndarray, per_line: int, literal: str = "{}") -> str:
+    items = [literal.format(int(v)) for v in np.asarray(values).ravel()]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join("    " + line for line in lines)
+
+
+def format_floats(values: np.ndarray) -> str:
+    items = [f"{float(np.float32(v))!r}f" for v in values]
+    return ",\n".join("    " + ", ".join(items[i : i + 4]) for i in range(0, len(items), 4))
+
+
+def format_rows(values: np.ndarray, per_line: int, literal: str = "{}") -> str:
+    """A 2-D table (gate, unit) as nested braces, one gate per block."""
+    return ",\n".join(
+        "    {\n" + format_values(row, per_line, literal).replace("\n", "\n    ") + "\n    }"
+        for row in values
+    ).replace("\n    {\n    ", "\n    {\n        ", 0)
+
+
+def c_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(ch if 32 <= ord(ch) < 127 else f"\\{ord(ch):03o}" for ch in escaped) + '"'
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment over the packaged templates (works from a wheel too)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(importlib.resources.files("edgegru.templates"))),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["c_string"] = c_string
+    return env
+
+
+def output_size(qm: QuantizedModel) -> int:
+    """Values per step that ``<prefix>_step`` writes: logits, or the last layer's state."""
+    return qm.head.output_size if qm.head else qm.hidden_sizes[-1]
+
+
+def render_harness(qm: QuantizedModel, prefix: str) -> str:
+    """The verification harness (host and semihosted firmware) for this model."""
+    return environment().get_template("harness.c.j2").render(
+        p=prefix,
+        P=prefix.upper(),
+        version=__version__,
+        input_size=qm.input_size,
+        hidden_sizes=qm.hidden_sizes,
+        total_hidden=sum(qm.hidden_sizes),
+        output_size=output_size(qm),
+        state_ctype="int16_t" if qm.state_bits == 16 else "int8_t",
+    )
+
+
+def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout: str) -> dict:
+    hidden, k = layer.hidden_size, layer.input_size
+    dsp = layout == "dsp"
+    arrays: list[dict[str, Any]] = []
+
+    def weights(name: str, rows: np.ndarray, doc: str) -> None:
+        flat = interleave_dsp(rows) if dsp else rows.ravel()
+        arrays.append(
+            {"name": name, "ctype": "int8_t", "dims": f"[{flat.size}]",
+             "body": format_values(flat, 16), "doc": doc}
+        )  # fmt: skip
+
+    order = "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)" if dsp else "gate, unit, column"
+    if qm.variant == "reset_before" and dsp:
+        weights(f"l{index}_w_input_rz", layer.wx[:2], f"input weights of r, z: {order}")
+        weights(f"l{index}_w_input_n", layer.wx[2:], f"input weights of n: {order}")
+        weights(f"l{index}_w_recurrent_rz", layer.wh[:2], f"recurrent weights of r, z: {order}")
+        weights(f"l{index}_w_recurrent_n", layer.wh[2:], f"recurrent weights of n: {order}")
+    else:
+        weights(f"l{index}_w_input", layer.wx, f"input weights of r, z, n: {order}")
+        weights(f"l{index}_w_recurrent", layer.wh, f"recurrent weights of r, z, n: {order}")
+    arrays.append(
+        {"name": f"l{index}_bias", "ctype": "int64_t", "dims": f"[3][{hidden}]",
+         "body": format_rows(layer.bias, 4, "INT64_C({})"),
+         "doc": "bias terms of the requantisation sums, per gate and unit"}
+    )  # fmt: skip
+    if qm.variant == "reset_after":
+        arrays.append(
+            {"name": f"l{index}_bias_hn", "ctype": "int64_t", "dims": f"[{hidden}]",
+             "body": format_values(layer.bias_hn, 4, "INT64_C({})"),
+             "doc": "bias term of the candidate's recurrent part (scaled by r)"}
+        )  # fmt: skip
+    for part, mult in (("input", layer.mult_x), ("recurrent", layer.mult_h)):
+        arrays.append(
+            {"name": f"l{index}_mult_{part}", "ctype": "int32_t", "dims": f"[3][{hidden}]",
+             "body": format_rows(mult, 8),
+             "doc": f"multipliers of the {part} accumulators, per gate and unit"}
+        )  # fmt: skip
+    return {
+        "index": index,
+        "input": k,
+        "hidden": hidden,
+        "input_len": pad4(k) if dsp else k,
+        "state_len_q15": pad4(hidden) if dsp else hidden,
+        "shift": [int(s) for s in layer.shift],
+        "frac": [int(f) for f in layer.pre_frac],
+        "arrays": arrays,
+    }
+
+
+def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Rendered:
+    """Render ``<prefix>.h``, ``<prefix>.c`` and ``<prefix>_weights.h``."""
+    check_prefix(prefix)
+    check_limits(qm)
+    if layout not in LAYOUTS:
+        raise EdgeGruError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    env = environment()
+    layers = [_layer_context(qm, i, layer, layout) for i, layer in enumerate(qm.layers)]
+    state_len = [(pad4(h) if layout == "dsp" and qm.state_bits == 16 else h) for h in qm.hidden_sizes]
+    for ctx, n in zip(layers, state_len, strict=True):
+        ctx["state_len"] = n
+        ctx["pad_note"] = f", {ctx['hidden']} units + zero padding" if n > ctx["hidden"] else ""
+    head = qm.head
+    last = qm.hidden_sizes[-1]
+    weight_bytes = qm.weight_bytes()
+    per_layer_consts = sum(3 * h * (8 + 4 + 4) + (8 * h if qm.variant == "reset_after" else 0)
+                           for h in qm.hidden_sizes)  # fmt: skip
+    const_bytes = per_layer_consts + TANH_TABLE.size * 2 + qm.input_size * 8
+    if head is not None:
+        const_bytes += head.output_size * 4
+    kernel_doc = (
+        "SXTB16 + SMLAD on interleaved rows (Arm DSP extension)"
+        if layout == "dsp"
+        else "portable C, one contiguous row per gate and unit"
+    )
+    context = {
+        "p": prefix,
+        "P": prefix.upper(),
+        "version": __version__,
+        "description": qm.describe(),
+        "source": str(qm.metadata.get("source_model", {}).get("source", source or "unknown")),
+        "variant": qm.variant,
+        "variant_doc": VARIANT_DOC[qm.variant],
+        "input_size": qm.input_size,
+        "hidden_sizes": qm.hidden_sizes,
+        "layers": layers,
+        "layout": layout,
+        "dot_sizes": sorted({3} if qm.variant == "reset_after" else {1, 2}),
+        "state_bits": qm.state_bits,
+        "state_ctype": "int16_t" if qm.state_bits == 16 else "int8_t",
+        "state_format": "Q0.15" if qm.state_bits == 16 else "Q0.7",
+        "state_one": 32768 if qm.state_bits == 16 else 128,
+        "head": head is not None,
+        "head_kind": head.kind if head else None,
+        "output_size": output_size(qm),
+        "output_doc": f"{head.kind} logits (int32)" if head else "last layer's state, Q0.15",
+        "output_scale_c": f"{float(np.float32(head.logit_scale if head else 2.0**-15))!r}f",
+        "class_names": (head.class_names or []) if head else [],
+        "input_zero_point": qm.input.zero_point,
+        "input_scale_text": f"{qm.input.scale:.9g}",
+        "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
+        "act_len": max([layers[0]["input_len"]] + [ctx["state_len_q15"] for ctx in layers]),
+        "tanh_table": format_values(TANH_TABLE, 12),
+        "input_scale_mul": format_floats(qm.input.scale_mul),
+        "input_offset": format_floats(qm.input.offset),
+        "head_weights": format_values(head.weight, 16) if head else "",
+        "head_bias": format_values(head.bias, 8) if head else "",
+        "weight_bytes": weight_bytes,
+        "const_bytes": const_bytes,
+        "kernel_doc": kernel_doc,
+    }
+    files = {}
+    for template, name in (
+        ("model.h.j2", f"{prefix}.h"),
+        ("model.c.j2", f"{prefix}.c"),
+        ("weights.h.j2", f"{prefix}_weights.h"),
+    ):
+        files[name] = env.get_template(template).render(**context, filename=name)
+    return Rendered(files, weight_bytes, const_bytes)

@@ -1,0 +1,183 @@
+"""The quantised model: every integer the targets need, and nothing else.
+
+A :class:`QuantizedModel` is what the C generator, the integer reference and the
+verifier read. Its fields are the constants of ``docs/quantization.md``; the
+float scales are kept alongside for dequantisation and documentation only, never
+on the integer path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..container import load_container, save_container
+from ..errors import EdgeGruError
+from ..model import HeadKind, Variant
+
+QMODEL_KIND = "quantized-model"
+QMODEL_FORMAT_VERSION = 1
+STATE_BITS = (16, 8)
+
+
+@dataclass
+class QuantizedLayer:
+    """Integer constants of one GRU layer (gate order r, z, n).
+
+    ``wx``/``wh`` are int8 (3, H, K); ``mult_x``/``mult_h`` are the per-row
+    multipliers and ``bias`` the per-row 64-bit bias terms of the dual-multiplier
+    requantisation ``rq(bias + acc_x * mult_x + acc_h * mult_h, shift[g])``, whose
+    result has ``pre_frac[g]`` fractional bits. For ``reset_after`` the candidate
+    gate keeps its recurrent part apart: ``bias_hn`` is that part's bias term.
+    """
+
+    wx: np.ndarray
+    wh: np.ndarray
+    mult_x: np.ndarray
+    mult_h: np.ndarray
+    bias: np.ndarray
+    bias_hn: np.ndarray
+    shift: np.ndarray
+    pre_frac: np.ndarray
+    wx_scale: np.ndarray
+    wh_scale: np.ndarray
+    input_scale: float
+
+    @property
+    def input_size(self) -> int:
+        return int(self.wx.shape[2])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.wh.shape[1])
+
+    ARRAYS = (
+        "wx", "wh", "mult_x", "mult_h", "bias", "bias_hn", "shift", "pre_frac", "wx_scale", "wh_scale",
+    )  # fmt: skip
+
+
+@dataclass
+class QuantizedHead:
+    """int8 weights with one scale for the whole matrix, so int32 logits share a scale."""
+
+    kind: HeadKind
+    weight: np.ndarray  # int8 (C, H)
+    bias: np.ndarray  # int32 (C,) at weight_scale * 2^-15
+    weight_scale: float
+    class_names: list[str] | None = None
+
+    @property
+    def output_size(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def logit_scale(self) -> float:
+        """Real value of one logit LSB."""
+        return self.weight_scale * 2.0**-15
+
+
+@dataclass
+class InputQuantisation:
+    """Float input -> int8: q = clamp(round(x * scale_mul + offset)), per channel.
+
+    ``scale_mul``/``offset`` fold the model's normalisation, the int8 scale and the
+    zero point, and are float32 because the on-device float entry point computes
+    them in float32; the reference mirrors that arithmetic exactly.
+    """
+
+    scale: float  # real value of one int8 step, after normalisation
+    zero_point: int
+    scale_mul: np.ndarray  # float32 (D,)
+    offset: np.ndarray  # float32 (D,)
+
+
+@dataclass
+class QuantizedModel:
+    """A quantised GRU stack: see docs/quantization.md for every field's meaning."""
+
+    variant: Variant
+    state_bits: int
+    input: InputQuantisation
+    layers: list[QuantizedLayer]
+    head: QuantizedHead | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def hidden_sizes(self) -> list[int]:
+        return [layer.hidden_size for layer in self.layers]
+
+    def weight_bytes(self) -> int:
+        """Bytes of int8 weights (GRU and head)."""
+        total = sum(layer.wx.size + layer.wh.size for layer in self.layers)
+        return total + (self.head.weight.size if self.head else 0)
+
+    def describe(self) -> str:
+        parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]
+        if self.head:
+            parts.append(f"{self.head.kind}({self.head.output_size})")
+        return " -> ".join(parts) + f", {self.variant}, int{self.state_bits} state"
+
+    def save(self, path: str | Path) -> None:
+        arrays: dict[str, np.ndarray] = {
+            "input.scale_mul": self.input.scale_mul,
+            "input.offset": self.input.offset,
+        }
+        for i, layer in enumerate(self.layers):
+            for name in QuantizedLayer.ARRAYS:
+                arrays[f"layer{i}.{name}"] = getattr(layer, name)
+        meta: dict[str, Any] = {
+            "variant": self.variant,
+            "state_bits": self.state_bits,
+            "num_layers": len(self.layers),
+            "input": {"scale": self.input.scale, "zero_point": self.input.zero_point},
+            "input_scales": [layer.input_scale for layer in self.layers],
+            "metadata": self.metadata,
+        }
+        if self.head is not None:
+            arrays["head.weight"] = self.head.weight
+            arrays["head.bias"] = self.head.bias
+            meta["head"] = {
+                "kind": self.head.kind,
+                "weight_scale": self.head.weight_scale,
+                "class_names": self.head.class_names,
+            }
+        save_container(path, QMODEL_KIND, QMODEL_FORMAT_VERSION, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> QuantizedModel:
+        meta, arrays = load_container(path, QMODEL_KIND, QMODEL_FORMAT_VERSION)
+        try:
+            layers = [
+                QuantizedLayer(
+                    **{n: arrays[f"layer{i}.{n}"] for n in QuantizedLayer.ARRAYS},
+                    input_scale=float(meta["input_scales"][i]),
+                )
+                for i in range(int(meta["num_layers"]))
+            ]
+            head = None
+            if "head" in meta:
+                head = QuantizedHead(
+                    kind=meta["head"]["kind"],
+                    weight=arrays["head.weight"],
+                    bias=arrays["head.bias"],
+                    weight_scale=float(meta["head"]["weight_scale"]),
+                    class_names=meta["head"].get("class_names"),
+                )
+            inp = InputQuantisation(
+                scale=float(meta["input"]["scale"]),
+                zero_point=int(meta["input"]["zero_point"]),
+                scale_mul=arrays["input.scale_mul"],
+                offset=arrays["input.offset"],
+            )
+            if meta["state_bits"] not in STATE_BITS:
+                raise EdgeGruError(f"state_bits {meta['state_bits']}: expected 16 or 8")
+            return cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
+        except KeyError as exc:
+            raise EdgeGruError(f"{path}: quantised model file is missing field {exc}") from None

@@ -1,0 +1,1 @@
+"""Jinja2 templates of the generated C (data files; this file makes them importable)."""
