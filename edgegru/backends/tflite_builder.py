@@ -1,0 +1,212 @@
+"""A small graph builder over the TFLite flatbuffer schema's object API.
+
+edgegru writes .tflite files itself instead of going through TensorFlow's
+converter: the converter needs TensorFlow (gigabytes, and no wheel for every
+platform) and would re-derive quantisation parameters that edgegru must choose
+itself to respect the int8 kernels' constraints. The schema module that ships
+inside ``ai_edge_litert`` is all that is needed to serialise a model.
+
+The builder knows nothing about GRUs: it holds tensors, constant buffers,
+operators, one subgraph, one signature and named metadata, and packs them.
+Constant tensors made from the same array share one tensor (and so one buffer),
+which is what keeps an unrolled sequence model from repeating its weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import EdgeGruError
+
+try:
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise EdgeGruError(
+        f"TFLite export needs ai-edge-litert and flatbuffers ({exc}); "
+        "install them with: pip install 'edgegru[tflite]'"
+    ) from None
+
+TFLITE_IDENTIFIER = b"TFL3"
+SCHEMA_VERSION = 3
+# Constant data is aligned so that kernels may read it in place with vector loads.
+BUFFER_ALIGNMENT = 16
+
+_TENSOR_TYPES = {
+    np.dtype(np.float32): schema.TensorType.FLOAT32,
+    np.dtype(np.int8): schema.TensorType.INT8,
+    np.dtype(np.int32): schema.TensorType.INT32,
+}
+
+Op = schema.BuiltinOperator
+Options = schema.BuiltinOptions
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine quantisation: ``real = scale * (q - zero_point)``, per tensor or per axis."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+    @classmethod
+    def per_tensor(cls, scale: float, zero_point: int) -> QuantParams:
+        return cls((float(scale),), (int(zero_point),))
+
+    def to_schema(self) -> Any:
+        q = schema.QuantizationParametersT()
+        q.scale = [float(s) for s in self.scale]
+        q.zeroPoint = [int(z) for z in self.zero_point]
+        q.quantizedDimension = self.axis
+        return q
+
+
+class _AlignedBuffer(schema.BufferT):
+    """A buffer whose data starts on a BUFFER_ALIGNMENT boundary in the file."""
+
+    def Pack(self, builder: Any) -> Any:
+        if self.data is not None:
+            # Pad so that the data vector that Pack writes next starts aligned.
+            builder.Prep(BUFFER_ALIGNMENT, len(self.data))
+        return super().Pack(builder)
+
+
+class GraphBuilder:
+    """Collects one subgraph and serialises it as a complete .tflite model."""
+
+    def __init__(self) -> None:
+        self._tensors: list[Any] = []
+        self._operators: list[Any] = []
+        # Buffer 0 is the conventional empty buffer of every non-constant tensor.
+        self._buffers: list[Any] = [schema.BufferT()]
+        self._opcodes: dict[int, int] = {}  # builtin code -> highest version used
+        self._constants: dict[tuple[Any, ...], int] = {}
+        self.constant_bytes = 0
+
+    def tensor(
+        self, name: str, shape: tuple[int, ...], dtype: Any, quant: QuantParams | None = None
+    ) -> int:
+        """Add a non-constant tensor and return its index."""
+        return self._add_tensor(name, shape, np.dtype(dtype), 0, quant)
+
+    def constant(self, name: str, array: np.ndarray, quant: QuantParams | None = None) -> int:
+        """Add a constant tensor, reusing an identical earlier one; return its index."""
+        array = np.ascontiguousarray(array)
+        key = (array.dtype.str, array.shape, array.tobytes(), quant)
+        if key not in self._constants:
+            data = np.frombuffer(array.tobytes(), dtype=np.uint8)
+            self._buffers.append(_AlignedBuffer())
+            self._buffers[-1].data = data
+            self.constant_bytes += data.size
+            buffer_index = len(self._buffers) - 1
+            self._constants[key] = self._add_tensor(
+                name, array.shape, array.dtype, buffer_index, quant
+            )
+        return self._constants[key]
+
+    def op(
+        self,
+        code: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: tuple[int, Any] | None = None,
+        version: int = 1,
+    ) -> None:
+        """Append an operator; ``options`` is (BuiltinOptions member, options object)."""
+        self._opcodes[code] = max(version, self._opcodes.get(code, 1))
+        operator = schema.OperatorT()
+        operator.opcodeIndex = list(self._opcodes).index(code)
+        operator.inputs = list(inputs)
+        operator.outputs = list(outputs)
+        if options is not None:
+            operator.builtinOptionsType, operator.builtinOptions = options
+        self._operators.append(operator)
+
+    def shape_of(self, index: int) -> tuple[int, ...]:
+        return tuple(self._tensors[index].shape)
+
+    def rename(self, index: int, name: str) -> None:
+        """Give a tensor its public name (a graph output named like its signature key)."""
+        self._tensors[index].name = name
+
+    def finish(
+        self,
+        inputs: dict[str, int],
+        outputs: dict[str, int],
+        signature_key: str,
+        metadata: dict[str, bytes],
+        description: str,
+    ) -> bytes:
+        """Pack the model: one subgraph with named inputs/outputs, one signature."""
+        subgraph = schema.SubGraphT()
+        subgraph.tensors = self._tensors
+        subgraph.inputs = list(inputs.values())
+        subgraph.outputs = list(outputs.values())
+        subgraph.operators = self._operators
+        subgraph.name = signature_key
+
+        signature = schema.SignatureDefT()
+        signature.signatureKey = signature_key
+        signature.subgraphIndex = 0
+        signature.inputs = [_tensor_map(name, index) for name, index in inputs.items()]
+        signature.outputs = [_tensor_map(name, index) for name, index in outputs.items()]
+
+        model = schema.ModelT()
+        model.version = SCHEMA_VERSION
+        model.description = description
+        model.operatorCodes = [_opcode(code, v) for code, v in self._opcodes.items()]
+        model.subgraphs = [subgraph]
+        model.signatureDefs = [signature]
+        buffers = list(self._buffers)
+        model.metadata = []
+        for name, blob in metadata.items():
+            buffers.append(_AlignedBuffer())
+            buffers[-1].data = np.frombuffer(blob, dtype=np.uint8)
+            entry = schema.MetadataT()
+            entry.name = name
+            entry.buffer = len(buffers) - 1
+            model.metadata.append(entry)
+        model.buffers = buffers
+
+        fbb = flatbuffers.Builder(1024 + self.constant_bytes)
+        fbb.Finish(model.Pack(fbb), file_identifier=TFLITE_IDENTIFIER)
+        return bytes(fbb.Output())
+
+    def _add_tensor(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        buffer_index: int,
+        quant: QuantParams | None,
+    ) -> int:
+        if dtype not in _TENSOR_TYPES:
+            raise ValueError(f"tensor {name}: dtype {dtype} is not supported by the builder")
+        t = schema.TensorT()
+        t.name = name
+        t.shape = [int(d) for d in shape]
+        t.type = _TENSOR_TYPES[dtype]
+        t.buffer = buffer_index
+        t.quantization = quant.to_schema() if quant is not None else None
+        self._tensors.append(t)
+        return len(self._tensors) - 1
+
+
+def _tensor_map(name: str, index: int) -> Any:
+    m = schema.TensorMapT()
+    m.name = name
+    m.tensorIndex = index
+    return m
+
+
+def _opcode(code: int, version: int) -> Any:
+    c = schema.OperatorCodeT()
+    c.builtinCode = code
+    # Readers older than the 32-bit builtin_code field look at the 8-bit one.
+    c.deprecatedBuiltinCode = min(code, Op.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    c.version = version
+    return c

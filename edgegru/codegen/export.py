@@ -1,0 +1,108 @@
+"""Write generated C to a directory, all or nothing.
+
+Files are rendered into a temporary directory beside the destination, which is
+renamed into place only when everything is written, so an interrupted or failed
+export never leaves half a model behind. An existing destination is replaced
+only if it holds nothing but a previous export's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EdgeGruError
+from ..quant.qmodel import QuantizedModel
+from .render import render
+
+TARGETS = ("c99", "cortex-m")
+REPORT_NAME = "{prefix}_footprint.json"
+
+
+@dataclass
+class CExport:
+    """What an export wrote, and its sizes."""
+
+    directory: Path
+    files: list[str]
+    layout: str
+    weight_bytes: int
+    const_bytes: int
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def layout_for(target: str, has_dsp: bool) -> str:
+    """c99 is portable; a Cortex-M core with the DSP extension gets the SMLAD layout."""
+    if target not in TARGETS:
+        raise EdgeGruError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
+    return "dsp" if target == "cortex-m" and has_dsp else "rows"
+
+
+def _check_destination(out_dir: Path, names: set[str]) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeGruError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in names)
+        if others:
+            raise EdgeGruError(
+                f"{out_dir}: directory exists and holds other files ({', '.join(others[:3])}); "
+                "choose an empty or new directory"
+            )
+
+
+def export_c(
+    qm: QuantizedModel,
+    out_dir: str | Path,
+    prefix: str = "model",
+    layout: str = "rows",
+    report: dict[str, Any] | None = None,
+    measure: Callable[[Path], dict[str, Any]] | None = None,
+) -> CExport:
+    """Render the model into ``out_dir`` atomically.
+
+    ``measure``, when given, is called on the finished temporary directory before
+    it is moved into place (the footprint check uses it to compile and size the
+    code, and may refuse the export by raising).
+    """
+    out_dir = Path(out_dir)
+    rendered = render(qm, prefix, layout)
+    report_name = REPORT_NAME.format(prefix=prefix)
+    names = {*rendered.files, report_name}
+    _check_destination(out_dir, names)
+    parent = out_dir.resolve().parent
+    if not parent.is_dir():
+        raise EdgeGruError(f"{out_dir}: parent directory {parent} does not exist")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+    try:
+        for name, text in rendered.files.items():
+            (tmp / name).write_text(text)
+        full_report = {
+            "model": qm.describe(),
+            "layout": layout,
+            "weight_bytes": rendered.weight_bytes,
+            "const_bytes": rendered.const_bytes,
+            **(report or {}),
+        }
+        if measure is not None:
+            full_report.update(measure(tmp))
+        (tmp / report_name).write_text(json.dumps(full_report, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return CExport(
+        out_dir,
+        sorted(names),
+        layout,
+        rendered.weight_bytes,
+        rendered.const_bytes,
+        full_report,
+    )

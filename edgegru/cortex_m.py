@@ -1,0 +1,223 @@
+"""Cortex-M: verify generated C under QEMU, measure its footprint, count its instructions.
+
+Verification runs the same generated harness as the host check, built with
+arm-none-eabi-gcc and the firmware start-up in ``firmware/``, on the QEMU board
+of the chosen core; input and output travel through semihosted files.
+
+The footprint is measured on the model's own object file (arm-none-eabi-size),
+and the worst-case stack of ``<prefix>_step`` from gcc's call-graph and stack
+usage output (``-fcallgraph-info=su``), so the numbers are what the linker will
+place, not estimates.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .codegen.export import layout_for
+from .codegen.render import render
+from .emulate import build_firmware, run_qemu
+from .errors import EdgeGruError
+from .quant.qmodel import QuantizedModel
+from .targets import Target, get_target
+from .verify import VerifyReport, run_tool, verify_with, write_sources
+
+FOOTPRINT_OPT = "-Os"  # what size-conscious firmware builds use; also reported
+SLACK_FLASH = 2048
+SLACK_STACK = 512
+
+
+def default_layout(target: Target) -> str:
+    return layout_for("cortex-m", target.has_dsp)
+
+
+def verify_cortex_m(
+    qm: QuantizedModel,
+    x: np.ndarray,
+    cpu: str = "cortex-m4",
+    *,
+    layout: str | None = None,
+    prefix: str = "model",
+    opt: str = "-O2",
+    timeout: float = 300,
+    workdir: Path | None = None,
+) -> VerifyReport:
+    """Build for ``cpu``, run under QEMU and compare every value with the reference."""
+    target = get_target(cpu)
+    layout = layout or default_layout(target)
+
+    def build_and_run(directory: Path, input_path: Path) -> None:
+        sources = write_sources(qm, directory, prefix, layout)
+        elf = build_firmware(target, sources, [directory], directory / "build", opt=opt)
+        run_qemu(target, elf, cwd=directory, timeout=timeout, args=[input_path.name, "output.bin"]).check()
+
+    name = f"{target.cpu} on qemu {target.qemu_machine} ({layout} kernels)"
+    return verify_with(qm, x, name, build_and_run, workdir)
+
+
+@dataclass
+class Footprint:
+    """Bytes of flash and RAM one model costs on a core."""
+
+    cpu: str
+    opt: str
+    code: int  # machine code of the model's functions
+    constants: int  # weights, biases, multipliers, tables (.rodata)
+    state: int  # sizeof(<prefix>_state_t), owned by the caller
+    stack: int  # worst-case stack of <prefix>_step, scratch buffers included
+    weight_bytes: int
+    const_bytes: int
+
+    @property
+    def flash(self) -> int:
+        return self.code + self.constants
+
+    @property
+    def ram(self) -> int:
+        return self.state + self.stack
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {
+            "cpu": self.cpu,
+            "opt": self.opt,
+            "flash_bytes": self.flash,
+            "code_bytes": self.code,
+            "constant_bytes": self.constants,
+            "ram_bytes": self.ram,
+            "state_bytes": self.state,
+            "stack_bytes": self.stack,
+        }
+
+    def table(self) -> str:
+        return (
+            f"flash {self.flash} B (code {self.code}, constants {self.constants}); "
+            f"RAM {self.ram} B (state {self.state}, step stack {self.stack}) on {self.cpu} {self.opt}"
+        )
+
+
+_SIZE_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+")
+_NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)')
+_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+_STACK = re.compile(r"(\d+) bytes \((static|dynamic|dynamic,bounded)\)")
+
+
+def _worst_stack(ci_text: str, root: str) -> int:
+    """Deepest stack from ``root`` through gcc's call graph (.ci file)."""
+    frames: dict[str, int] = {}
+    for title, label in _NODE.findall(ci_text):
+        found = _STACK.search(label.replace("\\n", " "))
+        frames[title] = int(found.group(1)) if found else 0
+        if found and found.group(2) == "dynamic":
+            raise EdgeGruError(f"{title} has an unbounded stack frame")
+    calls: dict[str, list[str]] = {}
+    for source, dest in _EDGE.findall(ci_text):
+        calls.setdefault(source, []).append(dest)
+
+    def depth(name: str, seen: frozenset[str]) -> int:
+        if name in seen:
+            raise EdgeGruError(f"recursion through {name} in the generated C")
+        return frames.get(name, 0) + max(
+            (depth(c, seen | {name}) for c in calls.get(name, [])), default=0
+        )
+
+    roots = [t for t in frames if t == root or t.endswith(":" + root)]
+    if not roots:
+        raise EdgeGruError(f"no {root} in the call graph")
+    return depth(roots[0], frozenset())
+
+
+def measure_footprint(
+    qm: QuantizedModel, cpu: str, layout: str | None = None, prefix: str = "model", opt: str = FOOTPRINT_OPT
+) -> Footprint:
+    """Compile the model alone for ``cpu`` and read its sizes."""
+    target = get_target(cpu)
+    layout = layout or default_layout(target)
+    rendered = render(qm, prefix, layout)
+    with tempfile.TemporaryDirectory(prefix="edgegru-size-") as tmp:
+        d = Path(tmp)
+        for name, text in rendered.files.items():
+            (d / name).write_text(text)
+        probe = d / "state_size.c"
+        probe.write_text(
+            f'#include "{prefix}.h"\nconst unsigned edgegru_state_size = sizeof({prefix}_state_t);\n'
+        )
+        obj = d / f"{prefix}.o"
+        flags = [*target.gcc_flags, "-std=c99", opt, "-ffunction-sections", "-fdata-sections"]
+        run_tool(
+            ["arm-none-eabi-gcc", *flags, "-fcallgraph-info=su", "-c", str(d / f"{prefix}.c"), "-o", str(obj)],
+            f"compile the model for {cpu}",
+        )
+        state_obj = d / "state_size.o"
+        run_tool(["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state")
+        text, data, _bss = _size(obj)
+        code, constants = _split_text(obj)
+        state = _read_const_u32(state_obj, "edgegru_state_size")
+        stack = _worst_stack((d / f"{prefix}.ci").read_text(), f"{prefix}_step")
+    del text
+    return Footprint(cpu, opt, code, constants + data, state, stack, rendered.weight_bytes, rendered.const_bytes)
+
+
+def _size(obj: Path) -> tuple[int, int, int]:
+    out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines()[1:]:
+        found = _SIZE_LINE.match(line)
+        if found:
+            return int(found.group(1)), int(found.group(2)), int(found.group(3))
+    raise EdgeGruError(f"cannot read arm-none-eabi-size output for {obj}")
+
+
+def _split_text(obj: Path) -> tuple[int, int]:
+    """(code, read-only data) bytes from the object's section headers."""
+    out = subprocess.run(["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True, check=True).stdout
+    code = constants = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].isdigit():
+            name, size = parts[1], int(parts[2], 16)
+            if name.startswith(".text"):
+                code += size
+            elif name.startswith(".rodata"):
+                constants += size
+    return code, constants
+
+
+def _read_const_u32(obj: Path, symbol: str) -> int:
+    out = subprocess.run(
+        ["arm-none-eabi-objdump", "-s", "-j", f".rodata.{symbol}", str(obj)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{4}", parts[0]):
+            return int.from_bytes(bytes.fromhex(parts[1]), "little")
+    raise EdgeGruError(f"cannot read {symbol} from {obj}")
+
+
+def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
+    """The issue's targets: flash <= weights + consts + 2 KB; RAM <= state + 6H + 512."""
+    flash_limit = fp.weight_bytes + fp.const_bytes - 386 + SLACK_FLASH  # table counted in the slack
+    ram_limit = fp.state + 6 * max(qm.hidden_sizes) + SLACK_STACK
+    return flash_limit, ram_limit
+
+
+def check_budget(fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel) -> None:
+    """Refuse an export that does not fit, saying by how much and what to shrink."""
+    hints = "shrink the hidden size, use fewer layers"
+    if qm.state_bits == 16:
+        hints += ", or use int8 state (--state-bits 8)"
+    if flash_budget is not None and fp.flash > flash_budget:
+        raise EdgeGruError(
+            f"model needs {fp.flash} bytes of flash, {fp.flash - flash_budget} over the "
+            f"--flash-budget of {flash_budget} on {fp.cpu}: {hints}"
+        )
+    if ram_budget is not None and fp.ram > ram_budget:
+        raise EdgeGruError(
+            f"model needs {fp.ram} bytes of RAM (state {fp.state} + stack {fp.stack}), "
+            f"{fp.ram - ram_budget} over the --ram-budget of {ram_budget} on {fp.cpu}: {hints}"
+        )

@@ -1,0 +1,242 @@
+"""The in-memory dataset every loader produces and the trainer consumes.
+
+Sequences of different lengths share one zero-padded array plus a ``lengths``
+vector, because that is what both batched training and the reference forward pass
+need: a sequence's output is read at its last valid step, so padding after it never
+influences a result. Keeping the padding exactly zero (not NaN, not garbage) makes
+that property cheap to check and arrays safe to feed to any framework.
+
+The helpers here are shared by the file loaders so that every format reports the
+same problems (empty data, mixed channel counts, NaN, unknown labels) the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeGruError
+
+TASKS = ("classification", "regression")
+NO_IMPUTE = "edgegru does not impute missing values: fill them or drop the case"
+
+
+@dataclass
+class Dataset:
+    """Padded sequences with their labels; see the module docstring.
+
+    ``x`` is (N, T_max, D) float32, zero after each sequence's length; ``lengths`` is
+    (N,) int64; ``y`` is (N,) int64 class indices for classification or (N, C)
+    float32 targets for regression. ``class_names[i]`` names class index ``i``.
+    """
+
+    x: np.ndarray
+    lengths: np.ndarray
+    y: np.ndarray
+    task: str
+    class_names: list[str] | None
+    source: str
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x, dtype=np.float32)
+        self.lengths = np.asarray(self.lengths, dtype=np.int64)
+        if self.task == "classification":
+            self.y = np.asarray(self.y, dtype=np.int64)
+        else:
+            self.y = np.asarray(self.y, dtype=np.float32)
+        self._check()
+
+    def _check(self) -> None:
+        """Enforce the invariants above, so a malformed Dataset fails where it is made."""
+        where = self.source
+        if self.task not in TASKS:
+            raise EdgeGruError(f"{where}: task {self.task!r}, expected one of {TASKS}")
+        if self.x.ndim != 3 or self.x.shape[0] == 0 or self.x.shape[1] == 0:
+            raise EdgeGruError(f"{where}: x has shape {self.x.shape}, expected (N>0, T>0, D)")
+        n, t_max, _ = self.x.shape
+        if self.lengths.shape != (n,):
+            raise EdgeGruError(f"{where}: lengths has shape {self.lengths.shape}, expected ({n},)")
+        if self.lengths.min() < 1 or self.lengths.max() > t_max:
+            raise EdgeGruError(f"{where}: lengths must lie in 1..{t_max}")
+        if not np.all(np.isfinite(self.x)):
+            raise EdgeGruError(f"{where}: x holds NaN or Inf")
+        if np.any(self.x[~valid_mask(self.lengths, t_max)]):
+            raise EdgeGruError(f"{where}: x is not zero after each sequence's length")
+        if self.task == "classification":
+            k = len(self.class_names or ())
+            if self.y.shape != (n,) or k == 0 or self.y.min() < 0 or self.y.max() >= k:
+                raise EdgeGruError(f"{where}: y must be ({n},) class indices in 0..{k - 1}")
+        else:
+            if self.class_names is not None:
+                raise EdgeGruError(f"{where}: a regression dataset has no class names")
+            if self.y.ndim != 2 or self.y.shape[0] != n or self.y.shape[1] == 0:
+                raise EdgeGruError(f"{where}: y has shape {self.y.shape}, expected ({n}, C)")
+            if not np.all(np.isfinite(self.y)):
+                raise EdgeGruError(f"{where}: y holds NaN or Inf")
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def n(self) -> int:
+        return len(self)
+
+    @property
+    def input_size(self) -> int:
+        return int(self.x.shape[2])
+
+    @property
+    def output_size(self) -> int:
+        """Number of classes, or number of regression targets."""
+        if self.class_names is not None:
+            return len(self.class_names)
+        return int(self.y.shape[1])
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """The cases at ``indices`` (in that order), keeping class names and T_max."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return Dataset(
+            x=self.x[idx],
+            lengths=self.lengths[idx],
+            y=self.y[idx],
+            task=self.task,
+            class_names=self.class_names,
+            source=self.source,
+        )
+
+    def split(self, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+        """Split into (train, validation) with about ``fraction`` of the cases in validation.
+
+        Classification splits each class separately (stratified) so that a small
+        validation set still sees every class that has at least two cases; a class
+        with one case stays in training. The result depends only on ``seed``.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise EdgeGruError(f"validation fraction {fraction}: expected 0 < fraction < 1")
+        rng = np.random.default_rng(seed)
+        groups = (
+            [np.flatnonzero(self.y == c) for c in range(self.output_size)]
+            if self.task == "classification"
+            else [np.arange(self.n)]
+        )
+        val: list[np.ndarray] = []
+        for members in groups:
+            if len(members) < 2:
+                continue
+            k = min(max(round(len(members) * fraction), 1), len(members) - 1)
+            val.append(rng.permutation(members)[:k])
+        val_idx = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)
+        if len(val_idx) == 0:
+            raise EdgeGruError(f"{self.source}: {self.n} cases are too few to split off validation")
+        train_idx = np.setdiff1d(np.arange(self.n), val_idx)
+        return self.subset(train_idx), self.subset(val_idx)
+
+
+def existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or an error if there is no such file."""
+    path = Path(path)
+    if not path.exists():
+        raise EdgeGruError(f"{path}: no such file")
+    if not path.is_file():
+        raise EdgeGruError(f"{path}: not a file")
+    return path
+
+
+def valid_mask(lengths: np.ndarray, t_max: int) -> np.ndarray:
+    """(N, T_max) boolean mask, True at the valid steps of each sequence."""
+    return np.arange(t_max)[None, :] < np.asarray(lengths)[:, None]
+
+
+def pad_sequences(sequences: Sequence[np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (T_i, D) sequences into a zero-padded (N, T_max, D) array and lengths.
+
+    Callers have checked values and channel counts (where they can name the line);
+    ``where`` names the file if there are no sequences at all.
+    """
+    if not sequences:
+        raise EdgeGruError(f"{where}: holds no cases")
+    dims = sequences[0].shape[1]
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    x = np.zeros((len(sequences), int(lengths.max()), dims), dtype=np.float32)
+    for i, seq in enumerate(sequences):
+        x[i, : len(seq)] = seq
+    return x, lengths
+
+
+def parse_float(text: str, where: str) -> float:
+    """One finite number from text, or an error naming the value and where it was."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        if text in ("", "?"):
+            raise EdgeGruError(f"{where}: missing value {text!r} ({NO_IMPUTE})") from None
+        raise EdgeGruError(f"{where}: {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise EdgeGruError(f"{where}: value {text!r} is not finite ({NO_IMPUTE})")
+    return value
+
+
+def parse_floats(tokens: Sequence[str], where: str) -> np.ndarray:
+    """Finite float64 values from text tokens; on a bad one, name it (and its position)."""
+    try:
+        values = np.array(tokens, dtype=np.float64)
+        if np.all(np.isfinite(values)):
+            return values
+    except ValueError:
+        pass
+    return np.array([parse_float(t, f"{where} value {i + 1}") for i, t in enumerate(tokens)])
+
+
+def resolve_task(found: str, requested: str | None, where: str) -> str:
+    """The file decides the task; a caller's request must agree with it."""
+    if requested is not None and requested not in TASKS:
+        raise EdgeGruError(f"task {requested!r}: expected one of {TASKS}")
+    if requested is not None and requested != found:
+        raise EdgeGruError(f"{where}: holds {found} labels, but task {requested!r} was requested")
+    return found
+
+
+def encode_classes(
+    labels: Sequence[str],
+    places: Sequence[str],
+    file_classes: Sequence[str] | None,
+    class_names: Sequence[str] | None,
+) -> tuple[np.ndarray, list[str]]:
+    """Map string labels to class indices.
+
+    ``places[i]`` says where label ``i`` came from (file and line) for messages.
+    Labels must belong to ``file_classes`` when the file declares its classes. The
+    index order is ``class_names`` when given (a test file reusing the training
+    file's mapping), else the file's declared order, else the sorted labels
+    (numerically when they are all numbers, so that "10" follows "9").
+    """
+    if file_classes is not None:
+        declared = set(file_classes)
+        for label, place in zip(labels, places, strict=True):
+            if label not in declared:
+                raise EdgeGruError(f"{place}: label {label!r} is not one of {list(file_classes)}")
+    if class_names is not None:
+        names = list(class_names)
+    elif file_classes is not None:
+        names = list(file_classes)
+    else:
+        names = sorted(set(labels), key=_label_sort_key)
+    index = {name: i for i, name in enumerate(names)}
+    y = np.empty(len(labels), dtype=np.int64)
+    for i, (label, place) in enumerate(zip(labels, places, strict=True)):
+        if label not in index:
+            raise EdgeGruError(f"{place}: label {label!r} is not one of the classes {names}")
+        y[i] = index[label]
+    return y, names
+
+
+def _label_sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        value = float(label)
+    except ValueError:
+        return (1, 0.0, label)
+    return (0, value, label) if np.isfinite(value) else (1, 0.0, label)
