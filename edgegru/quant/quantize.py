@@ -27,6 +27,7 @@ from .qmodel import (
 
 MAX_MULTIPLIER = 2**31 - 1
 MAX_SHIFT = 62
+MIN_SHIFT = 16
 MIN_PRE_FRAC, MAX_PRE_FRAC = 11, 15  # pre-activations span at most ±16, at least ±1
 INT64_LIMIT = 2**63 - 1
 
@@ -64,15 +65,24 @@ def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
     )
 
 
-def _choose_shift(real_mults: np.ndarray, real_bias: np.ndarray) -> int:
-    """Largest shift that keeps every multiplier below 2^31 and every bias term below 2^61."""
+def _choose_shift(real_mults: np.ndarray, real_bias: np.ndarray, where: str) -> int:
+    """Largest shift that keeps every multiplier below 2^31 and every bias term below 2^61.
+
+    Multipliers then carry as many bits as the widest row allows; a shift below 16
+    would leave them too coarse to mean anything, so such a layer is refused.
+    """
     peak_mult = float(real_mults.max())
     peak_bias = float(np.abs(real_bias).max())
     shift = MAX_SHIFT
-    while shift > 0 and (
+    while shift >= MIN_SHIFT and (
         peak_mult * 2.0**shift > MAX_MULTIPLIER or peak_bias * 2.0**shift > 2.0**61
     ):
         shift -= 1
+    if shift < MIN_SHIFT:
+        raise EdgeGruError(
+            f"{where}: weights or biases too large for int32 multipliers "
+            f"(peak multiplier {peak_mult:.3g}, peak bias {peak_bias:.3g} pre-activation units)"
+        )
     return shift
 
 
@@ -102,7 +112,9 @@ def quantize_layer(
         real_mh = wh_scale[g] * 2.0**-15 * unit
         b_x, b_h = layer.b_x[g].astype(np.float64), layer.b_h[g].astype(np.float64)
         real_b = np.abs(b_x) + np.abs(b_h)
-        shift = _choose_shift(np.concatenate([real_mx, real_mh]), real_b * unit)
+        shift = _choose_shift(
+            np.concatenate([real_mx, real_mh]), real_b * unit, f"layer {index} gate {'rzn'[g]}"
+        )
         rowsum = wx[g].astype(np.int64).sum(axis=1)
         mx = round_half_away(real_mx * 2.0**shift)
         mh = round_half_away(real_mh * 2.0**shift)

@@ -1,0 +1,335 @@
+"""``edgegru bench``: how fast the generated C runs, next to torch.nn.GRU and LiteRT.
+
+Host part (``--target host``): for each shape D -> H one random single-layer
+``reset_after`` model without a head is timed three ways, each at batch 1 with
+the state carried from step to step, the way a device streams:
+
+* the generated C (``rows`` layout, int16 state) built with the host compiler
+  and ``-O3 -march=native`` by default, timed in C by a generated harness;
+* ``torch.nn.GRU`` in float32, one call per step, one thread, inference mode;
+* the LiteRT interpreter on the float32 step model, one ``invoke`` per step plus
+  the ``set_tensor``/``get_tensor`` calls that carry the state, one thread, with
+  the default op resolver (which applies the XNNPACK delegate) unless told not to.
+
+Every figure is the median over repeats of (time of a run of steps) / steps,
+where the number of steps is doubled until one run lasts ``min_time``. Before it
+is timed, the C binary's exact build is checked bit for bit against the integer
+reference, so the speed reported is that of correct code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .codegen.render import environment, render
+from .errors import EdgeGruError
+from .model import Model, random_model
+from .quant import calibrate, quantize
+from .quant.qmodel import QuantizedModel
+from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_with, write_sources
+
+DEFAULT_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
+DEFAULT_CFLAGS = ("-O3", "-march=native")
+PREFIX = "bm"
+INPUT_STEPS = 64  # distinct input steps, replayed cyclically (as the C harness does)
+MAX_SIZE = 512
+TARGETS = ("host",)
+
+
+@dataclass(frozen=True)
+class Row:
+    """Microseconds per step of one shape, three ways."""
+
+    input_size: int
+    hidden_size: int
+    c_us: float
+    torch_us: float
+    litert_us: float
+
+    @property
+    def torch_ratio(self) -> float:
+        return self.torch_us / self.c_us
+
+    @property
+    def litert_ratio(self) -> float:
+        return self.litert_us / self.c_us
+
+
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    """``"6x32,12x64"`` -> [(6, 32), (12, 64)]; EdgeGruError naming the bad item."""
+    shapes = []
+    for item in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)x(\d+)\s*", item)
+        if match is None:
+            raise EdgeGruError(f"--shapes item {item.strip()!r}: expected DxH, e.g. 12x64")
+        d, h = int(match[1]), int(match[2])
+        if not (1 <= d <= MAX_SIZE and 1 <= h <= MAX_SIZE):
+            raise EdgeGruError(f"--shapes item {item.strip()!r}: sizes must be 1..{MAX_SIZE}")
+        shapes.append((d, h))
+    return shapes
+
+
+def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
+    """The benchmarked model: one ``reset_after`` layer, no head, random weights."""
+    return random_model(input_size, [hidden_size], "reset_after", seed=seed)
+
+
+def bench_inputs(model: Model, seed: int = 0) -> np.ndarray:
+    """INPUT_STEPS float32 steps (T, D) of standard normal inputs, fed to torch and LiteRT."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((INPUT_STEPS, model.input_size)).astype(np.float32)
+
+
+def quantise_for_bench(model: Model, x: np.ndarray) -> QuantizedModel:
+    """int16-state quantisation calibrated on the benchmark's own inputs."""
+    return quantize(model, calibrate(model, x[None].astype(np.float64)), state_bits=16)
+
+
+def median_per_step(step: Callable[[int], None], repeats: int, min_time: float) -> float:
+    """Median seconds per call of ``step(t)``, t = 0, 1, ...; runs last at least min_time.
+
+    The run length doubles until one run lasts ``min_time`` (the doubling runs
+    double as warm-up); then ``repeats`` runs are timed.
+    """
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for t in range(steps):
+            step(t)
+        return time.perf_counter() - start
+
+    steps = INPUT_STEPS
+    while run(steps) < min_time:
+        steps *= 2
+    return statistics.median(run(steps) / steps for _ in range(repeats))
+
+
+def time_c(
+    qm: QuantizedModel,
+    directory: Path,
+    repeats: int,
+    min_time: float,
+    cc: str,
+    cflags: Sequence[str],
+) -> float:
+    """µs per step of the generated C, after checking this very build bit for bit."""
+    flags = [*STRICT_FLAGS, *cflags]
+
+    def build_and_run(workdir: Path, input_path: Path) -> None:
+        sources = write_sources(qm, workdir, PREFIX, "rows")
+        exe = workdir / "harness"
+        run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
+        run_tool([str(exe), str(input_path), str(workdir / "output.bin")], "run the harness")
+
+    check = directory / "verify"
+    check.mkdir()
+    report = verify_with(qm, random_stimulus(qm, 6, 64), "host", build_and_run, check)
+    if not report.ok:
+        raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
+    for name, text in render(qm, PREFIX, "rows").files.items():
+        (directory / name).write_text(text)
+    harness = environment().get_template("bench_host.c.j2").render(
+        p=PREFIX, P=PREFIX.upper(), version=__version__
+    )
+    (directory / f"{PREFIX}_bench.c").write_text(harness)
+    exe = directory / "bench"
+    sources = [directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"]
+    run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
+    proc = subprocess.run(
+        [str(exe), str(repeats), f"{min_time * 1e9:.0f}"], capture_output=True, text=True, check=False
+    )
+    times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
+    if proc.returncode != 0 or len(times) != repeats:
+        raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return statistics.median(times) / 1e3
+
+
+def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> float:
+    """µs per step of torch.nn.GRU (float32, batch 1, one call per step, one thread)."""
+    try:
+        import torch
+    except ImportError:
+        raise EdgeGruError("torch is not installed: pip install 'edgegru[train]'") from None
+    layer = model.layers[0]
+    hidden = layer.hidden_size
+    torch.set_num_threads(1)
+    gru = torch.nn.GRU(model.input_size, hidden, batch_first=True)
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
+        gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))
+        gru.bias_ih_l0.copy_(torch.from_numpy(layer.b_x.reshape(-1)))
+        gru.bias_hh_l0.copy_(torch.from_numpy(layer.b_h.reshape(-1)))
+    gru.eval()
+    steps = [torch.from_numpy(row).reshape(1, 1, -1) for row in x]
+    state = [torch.zeros(1, 1, hidden)]
+
+    def step(t: int) -> None:
+        _, state[0] = gru(steps[t % INPUT_STEPS], state[0])
+
+    with torch.inference_mode():
+        return median_per_step(step, repeats, min_time) * 1e6
+
+
+def time_litert(
+    model: Model, x: np.ndarray, directory: Path, repeats: int, min_time: float, xnnpack: bool
+) -> float:
+    """µs per step of LiteRT on the float32 step model: set x and h0, invoke, get h0_next and y."""
+    from .backends.tflite_export import export_tflite
+    from .runtime import load_interpreter
+
+    interpreter_class = load_interpreter()
+    resolvers = importlib.import_module(interpreter_class.__module__).OpResolverType
+    path = export_tflite(model, directory / "step.tflite", quiet=True).path
+    resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = interpreter_class(
+        model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver
+    )
+    interp.allocate_tensors()
+    inputs = {d["name"]: d["index"] for d in interp.get_input_details()}
+    outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
+    steps = [row.reshape(1, -1) for row in x]
+    state: list[Any] = [np.zeros((1, model.hidden_sizes[0]), np.float32)]
+
+    def step(t: int) -> None:
+        interp.set_tensor(inputs["x"], steps[t % INPUT_STEPS])
+        interp.set_tensor(inputs["h0"], state[0])
+        interp.invoke()
+        state[0] = interp.get_tensor(outputs["h0_next"])
+        interp.get_tensor(outputs["y"])
+
+    return median_per_step(step, repeats, min_time) * 1e6
+
+
+def bench_host(
+    shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES,
+    *,
+    repeats: int = 7,
+    min_time: float = 0.05,
+    cc: str = "gcc",
+    cflags: Sequence[str] = DEFAULT_CFLAGS,
+    xnnpack: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Time every shape (D, H) three ways; see the module docstring for the method."""
+    if repeats < 1:
+        raise EdgeGruError(f"repeats {repeats}: expected at least 1")
+    if min_time <= 0:
+        raise EdgeGruError(f"min_time {min_time}: expected a positive number of seconds")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
+        for d, h in shapes:
+            if progress is not None:
+                progress(f"{d}x{h} ...")
+            model = bench_model(d, h)
+            x = bench_inputs(model)
+            directory = Path(tmp) / f"{d}x{h}"
+            directory.mkdir()
+            c_us = time_c(quantise_for_bench(model, x), directory, repeats, min_time, cc, cflags)
+            torch_us = time_torch(model, x, repeats, min_time)
+            litert_us = time_litert(model, x, directory, repeats, min_time, xnnpack)
+            rows.append(Row(d, h, c_us, torch_us, litert_us))
+    return rows
+
+
+COLUMNS = ("D -> H", "C µs/step", "torch µs/step", "LiteRT µs/step", "torch / C", "LiteRT / C")
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """A Markdown table, one line per shape (also readable as plain text)."""
+    lines = [
+        [
+            f"{r.input_size} -> {r.hidden_size}",
+            f"{r.c_us:.3f}",
+            f"{r.torch_us:.2f}",
+            f"{r.litert_us:.2f}",
+            f"{r.torch_ratio:.0f}x",
+            f"{r.litert_ratio:.1f}x",
+        ]
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(COLUMNS)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "| " + " | ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]) + " |"
+
+    rule = "| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |"
+    return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in lines)])
+
+
+# ---- command line -------------------------------------------------------------------
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``bench`` to an argparse subparsers object; run_bench executes it."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="time the generated C against torch.nn.GRU and LiteRT",
+        description="Time one step (batch 1, state carried) of random single-layer GRUs: "
+        "the generated C, torch.nn.GRU and the LiteRT interpreter. Method: docs/performance.md.",
+    )
+    parser.add_argument(
+        "--target", choices=TARGETS, default="host", help="where to measure (default host)"
+    )
+    parser.add_argument(
+        "--shapes",
+        default=",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES),
+        help="comma-separated DxH (input x hidden) shapes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed runs per figure; the median is kept (default 7)"
+    )
+    parser.add_argument(
+        "--min-time", type=float, default=0.05, help="seconds each timed run lasts at least (default 0.05)"
+    )
+    parser.add_argument("--cc", default="gcc", help="host C compiler (default gcc)")
+    parser.add_argument(
+        "--cflags",
+        default=" ".join(DEFAULT_CFLAGS),
+        help="optimisation flags for the C, added to the strict C99 warning flags "
+        "(default '%(default)s')",
+    )
+    parser.add_argument(
+        "--no-xnnpack", action="store_true", help="run LiteRT without its XNNPACK delegate"
+    )
+    return parser
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Execute ``edgegru bench``: print the setup and the table."""
+    shapes = parse_shapes(args.shapes)
+    if args.target != "host":  # pragma: no cover - argparse restricts the choices
+        raise EdgeGruError(f"--target {args.target}: expected one of {', '.join(TARGETS)}")
+    cflags = args.cflags.split()
+    rows = bench_host(
+        shapes,
+        repeats=args.repeats,
+        min_time=args.min_time,
+        cc=args.cc,
+        cflags=cflags,
+        xnnpack=not args.no_xnnpack,
+        progress=lambda msg: print(msg, flush=True),
+    )
+    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}, rows layout, int16 state, no head")
+    print("torch: nn.GRU float32, set_num_threads(1), inference_mode, one call per step")
+    print(
+        "LiteRT: float32 step model, num_threads=1, "
+        + ("XNNPACK delegate (default resolver)" if not args.no_xnnpack else "without XNNPACK")
+        + "; set x, h0 + invoke + get h0_next, y per step"
+    )
+    print(f"median of {args.repeats} runs of >= {args.min_time} s each\n")
+    print(format_table(rows))
+    return 0

@@ -1,0 +1,95 @@
+"""The model description: one versioned file, validated on load."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from edgegru.container import META_KEY
+from edgegru.errors import EdgeGruError
+from edgegru.model import GRULayer, Model, random_model
+from edgegru.quant.qmodel import QuantizedModel
+from tests.conftest import make_qmodel
+
+
+def test_save_load_round_trip(tmp_path):
+    m = random_model(5, [7, 3], "reset_before", "classification", 4, seed=3)
+    m.metadata["source"] = "unit test"
+    path = tmp_path / "m.egru"
+    m.save(path)
+    back = Model.load(path)
+    assert back.variant == "reset_before"
+    assert back.hidden_sizes == [7, 3]
+    assert back.head.class_names == m.head.class_names
+    for a, b in zip(m.layers, back.layers, strict=True):
+        np.testing.assert_array_equal(a.w_h, b.w_h)
+        np.testing.assert_array_equal(a.b_x, b.b_x)
+    assert back.metadata["source"] == "unit test"
+    assert back.metadata["edgegru_version"]
+
+
+def test_quantized_round_trip(tmp_path):
+    qm = make_qmodel(4, [5], "reset_after", "regression", state_bits=8)
+    qm.save(tmp_path / "q.egru")
+    back = QuantizedModel.load(tmp_path / "q.egru")
+    assert back.state_bits == 8 and back.describe() == qm.describe()
+    np.testing.assert_array_equal(back.layers[0].mult_h, qm.layers[0].mult_h)
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "bad.egru"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(EdgeGruError, match="not a readable edgegru file"):
+        Model.load(path)
+
+
+def test_file_of_another_kind(tmp_path):
+    np.savez(tmp_path / "data.npz", X=np.zeros((2, 3, 1)))
+    with pytest.raises(EdgeGruError, match="not an edgegru file"):
+        Model.load(tmp_path / "data.npz")
+    make_qmodel(2, [3], "reset_after").save(tmp_path / "q.egru")
+    with pytest.raises(EdgeGruError, match="holds a 'quantized-model', expected a 'float-model'"):
+        Model.load(tmp_path / "q.egru")
+
+
+def _rewrite_meta(path, **changes):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays[META_KEY].tobytes())
+    meta.update(changes)
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_newer_format_version(tmp_path):
+    path = tmp_path / "m.npz"
+    random_model(2, [3], "reset_after").save(path)
+    _rewrite_meta(path, format_version=99)
+    with pytest.raises(EdgeGruError, match="newer edgegru .*version 99"):
+        Model.load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(EdgeGruError, match="no such file"):
+        Model.load(tmp_path / "nope.egru")
+
+
+def test_save_is_atomic(tmp_path):
+    m = random_model(2, [3], "reset_after")
+    m.save(tmp_path / "m.egru")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.egru"]
+    assert zipfile.is_zipfile(tmp_path / "m.egru")
+
+
+def test_validation_names_the_field():
+    layer = GRULayer(np.zeros((3, 4, 2)), np.zeros((3, 4, 4)), np.zeros((3, 4)), np.zeros((3, 4)))
+    with pytest.raises(EdgeGruError, match=r"layers\[0\].w_x: shape"):
+        Model(3, "reset_after", [layer])
+    layer.w_h[0, 0, 0] = np.nan
+    with pytest.raises(EdgeGruError, match=r"w_h: holds NaN"):
+        Model(2, "reset_after", [layer])
+    with pytest.raises(EdgeGruError, match="variant 'lstm'"):
+        Model(2, "lstm", [layer])
