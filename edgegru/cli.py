@@ -225,6 +225,8 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", default="step", choices=["step", "sequence"], help="TFLite: streaming step model or fixed-T sequence model")
     p.add_argument("--steps", type=int, help="TFLite sequence model length T")
     p.add_argument("--dtype", default="float32", choices=["float32", "int8"], help="TFLite: float32 or full-integer int8")
+    p.add_argument("--flash-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more flash")
+    p.add_argument("--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM")
     add_data_args(p, "TFLite int8 calibration", required=False)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(handler=run_export)
@@ -255,17 +257,37 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _export_c(args: argparse.Namespace) -> int:
+    import shutil
+
     from .codegen.export import export_c, layout_for
 
     qm = _require_quantised(args.model, f"--target {args.target}")
+    report: dict = {"target": args.target}
+    measure = None
     has_dsp = False
     if args.target == "cortex-m":
+        from .cortex_m import check_budget, measure_footprint
         from .targets import get_target
 
         has_dsp = get_target(args.cpu).has_dsp
+        report["cpu"] = args.cpu
+        budgets = args.flash_budget is not None or args.ram_budget is not None
+        if shutil.which("arm-none-eabi-gcc"):
+
+            def measure(_directory: Path) -> dict:
+                fp = measure_footprint(qm, args.cpu, layout_for(args.target, has_dsp), args.prefix)
+                check_budget(fp, args.flash_budget, args.ram_budget, qm)
+                print(f"footprint: {fp.table()}")
+                return fp.as_dict()
+
+        elif budgets:
+            raise EdgeGruError("--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code")
+        else:
+            print("footprint: not measured (arm-none-eabi-gcc not installed)")
+    elif args.flash_budget is not None or args.ram_budget is not None:
+        raise EdgeGruError("--flash-budget and --ram-budget apply to --target cortex-m")
     layout = layout_for(args.target, has_dsp)
-    report = {"target": args.target, "cpu": args.cpu if args.target == "cortex-m" else None}
-    result = export_c(qm, args.output, args.prefix, layout, report)
+    result = export_c(qm, args.output, args.prefix, layout, report, measure)
     print(
         f"wrote {', '.join(result.files)} to {result.directory}: {result.weight_bytes} bytes of "
         f"int8 weights, {result.const_bytes} bytes of biases, multipliers and tables ({layout} layout)"

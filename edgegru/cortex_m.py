@@ -208,16 +208,79 @@ def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
 
 def check_budget(fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel) -> None:
     """Refuse an export that does not fit, saying by how much and what to shrink."""
-    hints = "shrink the hidden size, use fewer layers"
-    if qm.state_bits == 16:
-        hints += ", or use int8 state (--state-bits 8)"
+    hints = "shrink the hidden size or use fewer layers"
     if flash_budget is not None and fp.flash > flash_budget:
         raise EdgeGruError(
             f"model needs {fp.flash} bytes of flash, {fp.flash - flash_budget} over the "
             f"--flash-budget of {flash_budget} on {fp.cpu}: {hints}"
         )
+    if qm.state_bits == 16:
+        hints += ", or use int8 state (quantize --state-bits 8)"
     if ram_budget is not None and fp.ram > ram_budget:
         raise EdgeGruError(
             f"model needs {fp.ram} bytes of RAM (state {fp.state} + stack {fp.stack}), "
             f"{fp.ram - ram_budget} over the --ram-budget of {ram_budget} on {fp.cpu}: {hints}"
         )
+
+
+@dataclass
+class InstructionCount:
+    """Executed instructions of one ``<prefix>_step`` on a core, counted under unicorn."""
+
+    cpu: str
+    layout: str
+    opt: str
+    per_step: float
+    macs: int
+
+    @property
+    def per_mac(self) -> float:
+        return self.per_step / self.macs
+
+
+def step_macs(qm: QuantizedModel) -> int:
+    """Multiply-accumulates of one step: 3·H·(D+H) per layer, plus the head."""
+    total, size = 0, qm.input_size
+    for h in qm.hidden_sizes:
+        total += 3 * h * (size + h)
+        size = h
+    return total + (qm.head.output_size * size if qm.head else 0)
+
+
+def count_step_instructions(
+    qm: QuantizedModel,
+    cpu: str,
+    *,
+    layout: str | None = None,
+    opt: str = "-O2",
+    steps: int = 8,
+    prefix: str = "model",
+) -> InstructionCount:
+    """Instructions per step: run the bench firmware for K and 2K steps, divide the difference.
+
+    The same ELF runs both (only ``bench_steps`` is patched), so start-up and
+    set-up cancel out exactly; the count is deterministic.
+    """
+    from .codegen.render import environment
+    from .icount import count_instructions
+
+    target = get_target(cpu)
+    layout = layout or default_layout(target)
+    values = np.random.default_rng(0).integers(-64, 64, qm.input_size)
+    with tempfile.TemporaryDirectory(prefix="edgegru-icount-") as tmp:
+        d = Path(tmp)
+        for name, text in render(qm, prefix, layout).files.items():
+            (d / name).write_text(text)
+        bench = d / f"{prefix}_bench.c"
+        bench.write_text(
+            environment().get_template("bench_cortex_m.c.j2").render(
+                p=prefix, P=prefix.upper(), version=qm.metadata.get("edgegru_version", ""),
+                input_values=", ".join(str(int(v)) for v in values),
+            )  # fmt: skip
+        )
+        elf = build_firmware(target, [d / f"{prefix}.c", bench], [d], d / "build", opt=opt, bench=True)
+        counts = [
+            count_instructions(target, elf, patches={"bench_steps": k.to_bytes(4, "little")})
+            for k in (steps, 2 * steps)
+        ]
+    return InstructionCount(target.cpu, layout, opt, (counts[1] - counts[0]) / steps, step_macs(qm))

@@ -269,6 +269,11 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Stream CSV rows (one time step per line) through an edgegru step "
         ".tflite model and print each step's output as soon as its line arrives. "
         "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise.",
+        epilog="examples:\n"
+        "  edgegru run bm.tflite --input steps.csv --latency\n"
+        "  sensor_reader | edgegru run bm-int8.tflite --on-bad-line stop\n"
+        "  python -m edgegru.runtime bm.tflite --input steps.csv   # on a Pi without torch",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_arguments(parser)
     return parser

@@ -1,0 +1,106 @@
+"""The edgegru command: help, the whole chain, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgegru.cli import main
+from edgegru.model import Model, random_model
+
+COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "bench"]
+
+
+def edgegru(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edgegru.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_help_lists_every_command_with_one_line():
+    out = edgegru("--help").stdout
+    for command in COMMANDS:
+        assert any(line.strip().startswith(command + " ") for line in out.splitlines()), command
+    for command in COMMANDS:
+        sub = edgegru(command, "--help")
+        assert sub.returncode == 0 and "examples:" in sub.stdout, command
+
+
+def _bad(capsys, *args: str) -> str:
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("edgegru: error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def _write_ts(path, rows: list[str], labels="a b") -> None:
+    header = f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
+    path.write_text(header + "\n".join(rows) + "\n")
+
+
+BAD_INPUTS = {
+    "missing.ts": None,
+    "data.xyz": "1,2,3\n",
+    "channels.ts": "@problemName t\n@timeStamps false\n@univariate false\n@dimensions 2\n"
+    "@classLabel true a b\n@data\n1,2,3:4,5,6:a\n1,2,3:a\n",
+    "nan.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,NaN,3:a\n",
+    "label.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,2,3:c\n",
+    "empty.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_training_data_leaves_no_model(tmp_path, capsys, name):
+    path = tmp_path / name
+    if BAD_INPUTS[name] is not None:
+        path.write_text(BAD_INPUTS[name])
+    err = _bad(capsys, "train", str(path), "-o", str(tmp_path / "m.egru"), "--quiet")
+    assert name in err
+    assert not (tmp_path / "m.egru").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [name] if BAD_INPUTS[name] is not None else []
+    )
+
+
+def test_model_from_a_newer_version(tmp_path, capsys):
+    import json
+
+    from edgegru.container import META_KEY
+
+    path = tmp_path / "m.egru"
+    random_model(2, [3], "reset_after").save(path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays[META_KEY].tobytes())
+    meta["format_version"] = 7
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    err = _bad(capsys, "info", str(path))
+    assert "newer edgegru" in err
+
+
+def test_whole_chain_from_the_cli(tmp_path, capsys):
+    """train -> quantize -> export (c99, cortex-m, onnx, tflite) -> verify, on a built-in task."""
+    m, q = str(tmp_path / "m.egru"), str(tmp_path / "q.egru")
+    args = ["--builtin", "gestures", "--samples", "200"]
+    assert main(["train", *args, "--hidden", "8", "--epochs", "3", "--quiet", "-o", m]) == 0
+    assert Model.load(m).hidden_sizes == [8]
+    assert main(["quantize", m, *args, "-o", q]) == 0
+    assert "int8" in capsys.readouterr().out
+    assert main(["export", q, "--target", "c99", "-o", str(tmp_path / "c")]) == 0
+    assert main(["export", q, "--target", "cortex-m", "--cpu", "cortex-m7", "-o", str(tmp_path / "m7")]) == 0
+    assert (tmp_path / "m7" / "model_footprint.json").exists()
+    assert main(["export", m, "--target", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", m, "--target", "tflite", "-o", str(tmp_path / "m.tflite")]) == 0
+    assert main(["verify", q, "--target", "host", "--sequences", "5", "--steps", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "5 sequences, 100 steps, 800 values compared, 0 mismatches" in out
+    # the wrong kind of model for a stage is refused by name
+    err = _bad(capsys, "export", m, "--target", "c99", "-o", str(tmp_path / "x"))
+    assert "a float model; --target c99 needs a quantised one" in err
+    err = _bad(capsys, "verify", q, "--target", "host", "--builtin", "adding")
+    assert "2 channels, the model expects 3" in err

@@ -1,0 +1,54 @@
+"""Generated C on six Cortex-M cores under qemu-system-arm: zero differing bits."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgegru.cortex_m import check_budget, footprint_limits, measure_footprint, verify_cortex_m
+from edgegru.errors import EdgeGruError
+from edgegru.targets import TARGETS
+from edgegru.verify import random_stimulus
+from tests.conftest import make_qmodel
+
+CPUS = sorted(TARGETS)
+
+
+@pytest.mark.parametrize("cpu", CPUS)
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+@pytest.mark.parametrize("bits", [16, 8])
+def test_every_core_is_bit_exact(cpu, variant, bits):
+    qm = make_qmodel(7, [13, 6], variant, "classification", bits, seed=len(cpu))
+    report = verify_cortex_m(qm, random_stimulus(qm, 12, 50, seed=1), cpu)
+    assert report.ok, report.summary()
+    assert report.values_compared == 12 * 50 * 19
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7", "cortex-m33"])
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_dsp_and_portable_kernels_give_the_same_bits(cpu, variant):
+    """Both kernels run on the same DSP core and both match the reference exactly."""
+    qm = make_qmodel(33, [21], variant, "regression", 16, seed=4)
+    x = random_stimulus(qm, 8, 40, seed=2)
+    for layout in ("dsp", "rows"):
+        report = verify_cortex_m(qm, x, cpu, layout=layout)
+        assert report.ok, report.summary()
+        assert f"({layout} kernels)" in report.target
+
+
+def test_footprint_within_targets():
+    qm = make_qmodel(6, [32], "reset_after", "classification", 16)
+    fp = measure_footprint(qm, "cortex-m4")
+    flash_limit, ram_limit = footprint_limits(qm, fp)
+    assert fp.code > 0 and fp.constants >= fp.weight_bytes
+    assert fp.flash <= flash_limit, fp.table()
+    assert fp.ram <= ram_limit, fp.table()
+
+
+def test_budget_refusal_says_by_how_much():
+    qm = make_qmodel(6, [32], "reset_after", "classification", 16)
+    fp = measure_footprint(qm, "cortex-m0plus")
+    with pytest.raises(EdgeGruError, match=r"over the --flash-budget of 1000 on cortex-m0plus: shrink"):
+        check_budget(fp, 1000, None, qm)
+    with pytest.raises(EdgeGruError, match=r"bytes of RAM .* over the --ram-budget of 100 .*int8 state"):
+        check_budget(fp, None, 100, qm)
+    check_budget(fp, fp.flash, fp.ram, qm)  # exactly fitting is fine
