@@ -20,7 +20,9 @@ from .errors import EdgeGruError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _parser(subparsers: argparse._SubParsersAction, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+def _parser(
+    subparsers: argparse._SubParsersAction, name: str, help: str, examples: str
+) -> argparse.ArgumentParser:
     return subparsers.add_parser(
         name,
         help=help,
@@ -38,11 +40,26 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
 
     g = p.add_argument_group(f"{role} data (one of)")
     g.add_argument("data", nargs="?", help="a .ts, .csv or .npz file (formats: docs/data.md)")
-    g.add_argument("--builtin", choices=sorted(BUILTIN_TASKS), help="a built-in task, no files needed")
-    g.add_argument("--series", metavar="FILE", help="a 1-D series (CSV column or monthly table) to forecast one step ahead")
-    p.add_argument("--window", type=int, default=24, help="steps of history per forecast (--series; default 24)")
-    p.add_argument("--samples", type=int, default=1000, help="sequences generated for --builtin (default 1000)")
-    p.add_argument("--test", metavar="FILE", help="a held-out test file in the same format as the data")
+    g.add_argument(
+        "--builtin", choices=sorted(BUILTIN_TASKS), help="a built-in task, no files needed"
+    )
+    g.add_argument(
+        "--series",
+        metavar="FILE",
+        help="a 1-D series (CSV column or monthly table) to forecast one step ahead",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=24,
+        help="steps of history per forecast (--series; default 24)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=1000, help="sequences generated for --builtin (default 1000)"
+    )
+    p.add_argument(
+        "--test", metavar="FILE", help="a held-out test file in the same format as the data"
+    )
     p.set_defaults(data_required=required)
 
 
@@ -64,7 +81,7 @@ def load_data(args: argparse.Namespace):  # -> tuple[Dataset | None, Dataset | N
     if args.series:
         series = load_series(args.series)
         windows = forecast_windows(series, args.window, source=Path(args.series).name)
-        n_test = int(round(0.2 * len(series)))
+        n_test = round(0.2 * len(series))
         if n_test < 1 or windows.n - n_test < 2:
             raise EdgeGruError(f"{args.series}: series too short for --window {args.window}")
         idx = list(range(windows.n))
@@ -92,7 +109,9 @@ def _require_quantised(path: str, what: str):  # -> QuantizedModel
 
     model = load_any_model(path)
     if not isinstance(model, QuantizedModel):
-        raise EdgeGruError(f"{path}: a float model; {what} needs a quantised one (edgegru quantize)")
+        raise EdgeGruError(
+            f"{path}: a float model; {what} needs a quantised one (edgegru quantize)"
+        )
     return model
 
 
@@ -118,7 +137,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "  edgegru train --series sunspots_monthly.dat --window 24 --variant reset_before -o sun.egru",
     )
     add_data_args(p, "training")
-    p.add_argument("-o", "--output", default="model.egru", help="model file to write (default model.egru)")
+    p.add_argument(
+        "-o", "--output", default="model.egru", help="model file to write (default model.egru)"
+    )
     p.add_argument("--hidden", type=int, default=32, help="hidden units per layer (default 32)")
     p.add_argument("--layers", type=int, default=1, help="stacked GRU layers (default 1)")
     p.add_argument("--variant", default="reset_after", choices=["reset_after", "reset_before"],
@@ -126,10 +147,21 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same model (default 0)")
-    p.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)")
-    p.add_argument("--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation (default 0.2)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed: same seed, same model (default 0)"
+    )
+    p.add_argument(
+        "--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)"
+    )
+    p.add_argument(
+        "--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share held out for validation (default 0.2)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_train)
 
@@ -171,11 +203,27 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="float model file (from train or import)")
     add_data_args(p, "calibration")
-    p.add_argument("-o", "--output", default="model-int8.egru", help="quantised model file (default model-int8.egru)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="model-int8.egru",
+        help="quantised model file (default model-int8.egru)",
+    )
     p.add_argument("--method", default="percentile", choices=["minmax", "percentile"],
                    help="how ranges are read from the data (default percentile)")  # fmt: skip
-    p.add_argument("--percentile", type=float, default=99.9, help="percentile for --method percentile (default 99.9)")
-    p.add_argument("--state-bits", type=int, default=16, choices=[16, 8], help="hidden state int16 Q0.15 (default) or int8 Q0.7")
+    p.add_argument(
+        "--percentile",
+        type=float,
+        default=99.9,
+        help="percentile for --method percentile (default 99.9)",
+    )
+    p.add_argument(
+        "--state-bits",
+        type=int,
+        default=16,
+        choices=[16, 8],
+        help="hidden state int16 Q0.15 (default) or int8 Q0.7",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for --builtin data (default 0)")
     p.set_defaults(handler=run_quantize)
 
@@ -221,12 +269,31 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, choices=["c99", "cortex-m", "tflite", "onnx"])
     p.add_argument("-o", "--output", required=True, help="directory (C) or file (tflite, onnx)")
     p.add_argument("--prefix", default="model", help="C symbol and file prefix (default model)")
-    p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core for --target cortex-m (default cortex-m4)")
-    p.add_argument("--kind", default="step", choices=["step", "sequence"], help="TFLite: streaming step model or fixed-T sequence model")
+    p.add_argument(
+        "--cpu", default="cortex-m4", help="Cortex-M core for --target cortex-m (default cortex-m4)"
+    )
+    p.add_argument(
+        "--kind",
+        default="step",
+        choices=["step", "sequence"],
+        help="TFLite: streaming step model or fixed-T sequence model",
+    )
     p.add_argument("--steps", type=int, help="TFLite sequence model length T")
-    p.add_argument("--dtype", default="float32", choices=["float32", "int8"], help="TFLite: float32 or full-integer int8")
-    p.add_argument("--flash-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more flash")
-    p.add_argument("--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "int8"],
+        help="TFLite: float32 or full-integer int8",
+    )
+    p.add_argument(
+        "--flash-budget",
+        type=int,
+        metavar="BYTES",
+        help="cortex-m: refuse a model needing more flash",
+    )
+    p.add_argument(
+        "--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM"
+    )
     add_data_args(p, "TFLite int8 calibration", required=False)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(handler=run_export)
@@ -248,7 +315,9 @@ def run_export(args: argparse.Namespace) -> int:
     if args.dtype == "int8":
         calib, _ = load_data(args)
         if calib is None:
-            raise EdgeGruError("--dtype int8 needs calibration data: give a file, --builtin or --series")
+            raise EdgeGruError(
+                "--dtype int8 needs calibration data: give a file, --builtin or --series"
+            )
         calibration = calib.x
     info = export_tflite(model, args.output, kind=args.kind, dtype=args.dtype, steps=args.steps,
                          calibration=calibration)  # fmt: skip
@@ -281,7 +350,9 @@ def _export_c(args: argparse.Namespace) -> int:
                 return fp.as_dict()
 
         elif budgets:
-            raise EdgeGruError("--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code")
+            raise EdgeGruError(
+                "--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code"
+            )
         else:
             print("footprint: not measured (arm-none-eabi-gcc not installed)")
     elif args.flash_budget is not None or args.ram_budget is not None:
@@ -310,8 +381,15 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="quantised model file")
     p.add_argument("--target", default="host", choices=["host", "cortex-m"])
     p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core (default cortex-m4)")
-    p.add_argument("--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm")
-    p.add_argument("--sequences", type=int, default=64, help="random sequences when no data is given (default 64)")
+    p.add_argument(
+        "--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm"
+    )
+    p.add_argument(
+        "--sequences",
+        type=int,
+        default=64,
+        help="random sequences when no data is given (default 64)",
+    )
     p.add_argument("--steps", type=int, default=100, help="steps per random sequence (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random sequences (default 0)")
     p.add_argument("--sanitize", action="store_true", help="host: build with ASan and UBSan")
@@ -332,7 +410,9 @@ def run_verify(args: argparse.Namespace) -> int:
         x = random_stimulus(qm, args.sequences, args.steps, args.seed)
     else:
         if data.input_size != qm.input_size:
-            raise EdgeGruError(f"input data has {data.input_size} channels, the model expects {qm.input_size}")
+            raise EdgeGruError(
+                f"input data has {data.input_size} channels, the model expects {qm.input_size}"
+            )
         x = data.x.astype(np.float32)  # float inputs exercise the on-device quantisation too
     if args.target == "host":
         report = verify_host(qm, x, sanitize=args.sanitize)
@@ -354,11 +434,18 @@ def add_import(sub: argparse._SubParsersAction) -> None:
         sub,
         "import",
         "read an ONNX GRU model into an edgegru float model",
-        "  edgegru import gru.onnx -o gru.egru\n  edgegru import gru.onnx --head-kind classification -o gru.egru",
+        "  edgegru import gru.onnx -o gru.egru\n"
+        "  edgegru import gru.onnx --head-kind classification -o gru.egru",
     )
     p.add_argument("onnx", help="an .onnx file with a GRU op")
-    p.add_argument("-o", "--output", default="model.egru", help="model file to write (default model.egru)")
-    p.add_argument("--head-kind", choices=["classification", "regression"], help="how to read a Gemm/MatMul head")
+    p.add_argument(
+        "-o", "--output", default="model.egru", help="model file to write (default model.egru)"
+    )
+    p.add_argument(
+        "--head-kind",
+        choices=["classification", "regression"],
+        help="how to read a Gemm/MatMul head",
+    )
     p.set_defaults(handler=run_import)
 
 
@@ -372,7 +459,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def add_info(sub: argparse._SubParsersAction) -> None:
-    p = _parser(sub, "info", "describe a model file", "  edgegru info bm.egru\n  edgegru info bm-int8.egru")
+    p = _parser(
+        sub, "info", "describe a model file", "  edgegru info bm.egru\n  edgegru info bm-int8.egru"
+    )
     p.add_argument("model")
     p.set_defaults(handler=run_info)
 
@@ -395,7 +484,9 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--builtin", default="gestures", help="built-in task (default gestures)")
     p.add_argument("--out", default="edgegru-demo", help="output directory (default edgegru-demo)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core of the C export (default cortex-m4)")
+    p.add_argument(
+        "--cpu", default="cortex-m4", help="Cortex-M core of the C export (default cortex-m4)"
+    )
     p.set_defaults(handler=run_demo)
 
 
@@ -425,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub).set_defaults(handler=run_run)
     add_import(sub)
     add_info(sub)
+    from .pi import add_pi_parser, run_pi
+
+    add_pi_parser(sub).set_defaults(handler=run_pi)
     try:
         from .bench import add_bench_parser, run_bench
 

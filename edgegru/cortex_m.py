@@ -55,7 +55,9 @@ def verify_cortex_m(
     def build_and_run(directory: Path, input_path: Path) -> None:
         sources = write_sources(qm, directory, prefix, layout)
         elf = build_firmware(target, sources, [directory], directory / "build", opt=opt)
-        run_qemu(target, elf, cwd=directory, timeout=timeout, args=[input_path.name, "output.bin"]).check()
+        run_qemu(
+            target, elf, cwd=directory, timeout=timeout, args=[input_path.name, "output.bin"]
+        ).check()
 
     name = f"{target.cpu} on qemu {target.qemu_machine} ({layout} kernels)"
     return verify_with(qm, x, name, build_and_run, workdir)
@@ -133,7 +135,11 @@ def _worst_stack(ci_text: str, root: str) -> int:
 
 
 def measure_footprint(
-    qm: QuantizedModel, cpu: str, layout: str | None = None, prefix: str = "model", opt: str = FOOTPRINT_OPT
+    qm: QuantizedModel,
+    cpu: str,
+    layout: str | None = None,
+    prefix: str = "model",
+    opt: str = FOOTPRINT_OPT,
 ) -> Footprint:
     """Compile the model alone for ``cpu`` and read its sizes."""
     target = get_target(cpu)
@@ -150,21 +156,35 @@ def measure_footprint(
         obj = d / f"{prefix}.o"
         flags = [*target.gcc_flags, "-std=c99", opt, "-ffunction-sections", "-fdata-sections"]
         run_tool(
-            ["arm-none-eabi-gcc", *flags, "-fcallgraph-info=su", "-c", str(d / f"{prefix}.c"), "-o", str(obj)],
+            [
+                "arm-none-eabi-gcc",
+                *flags,
+                "-fcallgraph-info=su",
+                "-c",
+                str(d / f"{prefix}.c"),
+                "-o",
+                str(obj),
+            ],
             f"compile the model for {cpu}",
         )
         state_obj = d / "state_size.o"
-        run_tool(["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state")
+        run_tool(
+            ["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state"
+        )
         text, data, _bss = _size(obj)
         code, constants = _split_text(obj)
         state = _read_const_u32(state_obj, "edgegru_state_size")
         stack = _worst_stack((d / f"{prefix}.ci").read_text(), f"{prefix}_step")
     del text
-    return Footprint(cpu, opt, code, constants + data, state, stack, rendered.weight_bytes, rendered.const_bytes)
+    return Footprint(
+        cpu, opt, code, constants + data, state, stack, rendered.weight_bytes, rendered.const_bytes
+    )
 
 
 def _size(obj: Path) -> tuple[int, int, int]:
-    out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
     for line in out.splitlines()[1:]:
         found = _SIZE_LINE.match(line)
         if found:
@@ -174,7 +194,9 @@ def _size(obj: Path) -> tuple[int, int, int]:
 
 def _split_text(obj: Path) -> tuple[int, int]:
     """(code, read-only data) bytes from the object's section headers."""
-    out = subprocess.run(["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True, check=True
+    ).stdout
     code = constants = 0
     for line in out.splitlines():
         parts = line.split()
@@ -206,7 +228,9 @@ def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
     return flash_limit, ram_limit
 
 
-def check_budget(fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel) -> None:
+def check_budget(
+    fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel
+) -> None:
     """Refuse an export that does not fit, saying by how much and what to shrink."""
     hints = "shrink the hidden size or use fewer layers"
     if flash_budget is not None and fp.flash > flash_budget:
@@ -272,13 +296,18 @@ def count_step_instructions(
         for name, text in render(qm, prefix, layout).files.items():
             (d / name).write_text(text)
         bench = d / f"{prefix}_bench.c"
+        template = environment().get_template("bench_cortex_m.c.j2")
         bench.write_text(
-            environment().get_template("bench_cortex_m.c.j2").render(
-                p=prefix, P=prefix.upper(), version=qm.metadata.get("edgegru_version", ""),
+            template.render(
+                p=prefix,
+                P=prefix.upper(),
+                version=qm.metadata.get("edgegru_version", ""),
                 input_values=", ".join(str(int(v)) for v in values),
-            )  # fmt: skip
+            )
         )
-        elf = build_firmware(target, [d / f"{prefix}.c", bench], [d], d / "build", opt=opt, bench=True)
+        elf = build_firmware(
+            target, [d / f"{prefix}.c", bench], [d], d / "build", opt=opt, bench=True
+        )
         counts = [
             count_instructions(target, elf, patches={"bench_steps": k.to_bytes(4, "little")})
             for k in (steps, 2 * steps)

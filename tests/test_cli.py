@@ -11,7 +11,7 @@ import pytest
 from edgegru.cli import main
 from edgegru.model import Model, random_model
 
-COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "bench"]
+COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
 
 
 def edgegru(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -37,18 +37,21 @@ def _bad(capsys, *args: str) -> str:
 
 
 def _write_ts(path, rows: list[str], labels="a b") -> None:
-    header = f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
+    header = (
+        f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
+    )
     path.write_text(header + "\n".join(rows) + "\n")
 
 
+TS_HEAD = "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n"
 BAD_INPUTS = {
     "missing.ts": None,
     "data.xyz": "1,2,3\n",
     "channels.ts": "@problemName t\n@timeStamps false\n@univariate false\n@dimensions 2\n"
     "@classLabel true a b\n@data\n1,2,3:4,5,6:a\n1,2,3:a\n",
-    "nan.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,NaN,3:a\n",
-    "label.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n1,2,3:c\n",
-    "empty.ts": "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n",
+    "nan.ts": TS_HEAD + "1,NaN,3:a\n",
+    "label.ts": TS_HEAD + "1,2,3:c\n",
+    "empty.ts": TS_HEAD,
 }
 
 
@@ -92,7 +95,12 @@ def test_whole_chain_from_the_cli(tmp_path, capsys):
     assert main(["quantize", m, *args, "-o", q]) == 0
     assert "int8" in capsys.readouterr().out
     assert main(["export", q, "--target", "c99", "-o", str(tmp_path / "c")]) == 0
-    assert main(["export", q, "--target", "cortex-m", "--cpu", "cortex-m7", "-o", str(tmp_path / "m7")]) == 0
+    assert (
+        main(
+            ["export", q, "--target", "cortex-m", "--cpu", "cortex-m7", "-o", str(tmp_path / "m7")]
+        )
+        == 0
+    )
     assert (tmp_path / "m7" / "model_footprint.json").exists()
     assert main(["export", m, "--target", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
     assert main(["export", m, "--target", "tflite", "-o", str(tmp_path / "m.tflite")]) == 0

@@ -68,7 +68,7 @@ def test_newer_format_version(tmp_path):
     path = tmp_path / "m.npz"
     random_model(2, [3], "reset_after").save(path)
     _rewrite_meta(path, format_version=99)
-    with pytest.raises(EdgeGruError, match="newer edgegru .*version 99"):
+    with pytest.raises(EdgeGruError, match=r"newer edgegru .*version 99"):
         Model.load(path)
 
 

@@ -44,9 +44,7 @@ def test_torch_head_and_state_dict_import():
         want = head(gru(x)[0]).numpy()
     assert np.abs(forward(m, x.numpy()).outputs - want).max() <= 1e-5
     # gate order: PyTorch stacks r, z, n; edgegru keeps them as gates 0, 1, 2
-    np.testing.assert_array_equal(
-        m.layers[0].w_x[1], gru.weight_ih_l0.detach().numpy()[8:16]
-    )
+    np.testing.assert_array_equal(m.layers[0].w_x[1], gru.weight_ih_l0.detach().numpy()[8:16])
 
 
 @pytest.mark.parametrize(

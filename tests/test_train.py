@@ -1,0 +1,92 @@
+"""Training: reproducible, never trained on padding, and the figures on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgegru.data import builtin_dataset, forecast_windows, load_dataset, load_series
+from edgegru.data.dataset import Dataset
+from edgegru.evaluate import evaluate
+from edgegru.quant import calibrate, quantize
+from edgegru.train import TrainConfig, train
+
+
+def _small(variant: str) -> TrainConfig:
+    return TrainConfig(hidden=6, epochs=3, batch_size=16, variant=variant, seed=3)
+
+
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_same_seed_same_model(variant):
+    ds = builtin_dataset("gestures", 64, seed=0)
+    a = train(ds, _small(variant), progress=False).model
+    b = train(ds, _small(variant), progress=False).model
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.w_h, lb.w_h)
+    np.testing.assert_array_equal(a.head.weight, b.head.weight)
+
+
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_padding_is_never_seen(variant):
+    """More padding changes nothing: padded steps (non-zero once normalised) are masked out."""
+    ds = builtin_dataset("gestures", 48, seed=1)
+    longer = np.concatenate([ds.x, np.zeros((ds.n, 30, ds.input_size), ds.x.dtype)], axis=1)
+    padded = Dataset(longer, ds.lengths, ds.y, ds.task, ds.class_names, ds.source)
+    a = train(ds, _small(variant), progress=False).model
+    b = train(padded, _small(variant), progress=False).model
+    np.testing.assert_allclose(a.layers[0].w_x, b.layers[0].w_x, rtol=0, atol=1e-6)
+
+
+def test_regression_beats_the_mean_on_the_adding_problem():
+    ds = builtin_dataset("adding", 600, seed=0)
+    test = builtin_dataset("adding", 200, seed=1)
+    config = TrainConfig(hidden=16, epochs=25, lr=1e-2, batch_size=32, seed=0)
+    model = train(ds, config, progress=False).model
+    baseline = float(np.sqrt(np.mean((test.y - ds.y.mean()) ** 2)))
+    assert evaluate(model, test) < 0.5 * baseline
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_basic_motions(shared):
+    """A 1-layer GRU with 32 units: >= 95% test accuracy, int8 within 1 point of float."""
+    tr = load_dataset(shared / "BasicMotions_TRAIN.ts")
+    te = load_dataset(shared / "BasicMotions_TEST.ts", class_names=tr.class_names)
+    config = TrainConfig(hidden=32, epochs=100, lr=5e-3, batch_size=16, val_fraction=0.0, seed=0)
+    model = train(tr, config, progress=False).model
+    float_acc = evaluate(model, te)
+    assert float_acc >= 0.95
+    for bits in (16, 8):
+        qm = quantize(model, calibrate(model, tr.x, tr.lengths, "percentile", 99.9), bits)
+        assert evaluate(qm, te) >= float_acc - 0.01
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_pickup_gesture_reports_accuracy(shared):
+    """No bar yet: the run must work on variable lengths 29..361 and beat chance (10%)."""
+    tr = load_dataset(shared / "PickupGestureWiimoteZ_TRAIN.ts")
+    te = load_dataset(shared / "PickupGestureWiimoteZ_TEST.ts", class_names=tr.class_names)
+    config = TrainConfig(hidden=32, epochs=100, lr=5e-3, batch_size=16, val_fraction=0.0, seed=0)
+    model = train(tr, config, progress=False).model
+    acc = evaluate(model, te)
+    print(f"PickupGestureWiimoteZ test accuracy {acc:.3f}")
+    assert acc > 0.2
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_sunspots_beat_persistence(shared):
+    series = load_series(shared / "sunspots_monthly.dat")
+    windows = forecast_windows(series, 24)
+    n_test = round(0.2 * len(series))
+    idx = np.arange(windows.n)
+    tr, te = windows.subset(idx[:-n_test]), windows.subset(idx[-n_test:])
+    persistence = float(np.sqrt(np.mean((te.x[:, -1, 0] - te.y[:, 0]) ** 2)))
+    config = TrainConfig(hidden=32, epochs=60, lr=5e-3, batch_size=64, seed=0)
+    model = train(tr, config, progress=False).model
+    rmse = evaluate(model, te)
+    print(f"sunspots RMSE {rmse:.3f} vs persistence {persistence:.3f}")
+    assert rmse < persistence
+    qm = quantize(model, calibrate(model, tr.x, tr.lengths, "percentile", 99.9))
+    assert evaluate(qm, te) < persistence
