@@ -9,14 +9,13 @@ place, so an interrupted save never leaves a half-written file behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_open
 from .errors import EdgeGruError
 
 META_KEY = "__edgegru_meta__"
@@ -27,19 +26,10 @@ def save_container(
     path: str | Path, kind: str, version: int, meta: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
     """Atomically write ``arrays`` and ``meta`` as a container of ``kind``."""
-    path = Path(path)
     header = {"format": FORMAT_NAME, "kind": kind, "format_version": version, **meta}
     blob = np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8)
-    if not path.parent.exists():
-        raise EdgeGruError(f"{path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{META_KEY: blob}, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        np.savez(fh, **{META_KEY: blob}, **arrays)
 
 
 def load_container(

@@ -136,6 +136,7 @@ def count_instructions(
     elf: Path,
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
     patches: Mapping[str, bytes] | None = None,
+    blocks: dict[int, int] | None = None,
 ) -> int:
     """Instructions executed by a bench firmware from reset to its exit.
 
@@ -143,10 +144,12 @@ def count_instructions(
     the run (e.g. ``{"bench_steps": (1000).to_bytes(4, "little")}``), so one ELF can
     run several workloads. The program must exit with code 0; a non-zero code, a
     crash, or more than ``max_instructions`` instructions raise EdgeGruError.
+    ``blocks``, when given, receives the instructions executed per basic block,
+    keyed by the block's start address (for attributing counts to source lines).
     """
     uc_module, arm = _import_unicorn()
     uc, entry = boot(target, elf, patches)
-    run = _Run(arm, max_instructions)
+    run = _Run(arm, max_instructions, blocks)
     uc.hook_add(uc_module.UC_HOOK_BLOCK, run.on_block)
     uc.hook_add(uc_module.UC_HOOK_INTR, run.on_exception)
     try:
@@ -198,8 +201,9 @@ def boot(
 class _Run:
     """State of one emulation: the instruction count and how it stopped."""
 
-    def __init__(self, arm: Any, max_instructions: int) -> None:
+    def __init__(self, arm: Any, max_instructions: int, blocks: dict[int, int] | None = None) -> None:
         self.arm = arm
+        self.blocks = blocks
         self.max_instructions = max_instructions
         self.count = 0
         self.block_sizes: dict[tuple[int, int], int] = {}
@@ -212,6 +216,8 @@ class _Run:
         if n is None:
             n = self.block_sizes[key] = _thumb_instruction_count(bytes(uc.mem_read(address, size)))
         self.count += n
+        if self.blocks is not None:
+            self.blocks[address] = self.blocks.get(address, 0) + n
         if self.count > self.max_instructions:
             self.stop = f"did not exit within {self.max_instructions} instructions under unicorn"
             uc.emu_stop()

@@ -22,8 +22,6 @@ rather than Gemm because Gemm only takes 2-D inputs and the head runs at every s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
+from ..atomic import atomic_write_bytes
 from ..errors import EdgeGruError
 from ..model import Model
 
@@ -164,20 +163,6 @@ def _metadata(model: Model) -> dict[str, str]:
     return props
 
 
-def _write_atomically(data: bytes, path: Path) -> None:
-    """Write via a temporary file in the same directory so no half-written file is left."""
-    if not path.parent.is_dir():
-        raise EdgeGruError(f"{path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(
     model: Model,
     path: str | Path,
@@ -191,4 +176,4 @@ def export_onnx(
     layer; without it every layer starts from zeros, as edgegru models do.
     """
     proto = build_onnx_model(model, opset=opset, initial_state_inputs=initial_state_inputs)
-    _write_atomically(proto.SerializeToString(), Path(path))
+    atomic_write_bytes(path, proto.SerializeToString())

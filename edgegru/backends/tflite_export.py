@@ -27,9 +27,7 @@ tensor names and layout, quantisation, class names, normalisation) by which
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..atomic import atomic_write_bytes
 from ..errors import EdgeGruError
 from ..model import Model
 from .tflite_builder import GraphBuilder, QuantParams
@@ -113,7 +112,7 @@ def export_tflite(
         {METADATA_NAME: json.dumps(meta, separators=(",", ":")).encode()},
         f"edgegru {__version__}: {model.describe()}",
     )
-    _write_atomically(path, blob)
+    atomic_write_bytes(path, blob)
     info = ExportInfo(path, kind, dtype, len(blob), builder.constant_bytes, in_info, out_info)
     if not quiet:
         print(
@@ -249,14 +248,3 @@ def _metadata(
 def _short(value: Any) -> float:
     """A float32 value as the shortest decimal that reads back to the same float32."""
     return float(str(np.float32(value)))
-
-
-def _write_atomically(path: Path, blob: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
