@@ -8,8 +8,8 @@ and ``bench``. Each stage reads the previous stage's object.
 
 __version__ = "0.1.0"
 
-from .errors import EdgeGruError  # noqa: E402
-from .model import GRULayer, Head, Model, Normalisation, random_model  # noqa: E402
+from .errors import EdgeGruError
+from .model import GRULayer, Head, Model, Normalisation, random_model
 
 __all__ = [
     "EdgeGruError",

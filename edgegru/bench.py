@@ -4,26 +4,31 @@ Host part (``--target host``): for each shape D -> H one random single-layer
 ``reset_after`` model without a head is timed three ways, each at batch 1 with
 the state carried from step to step, the way a device streams:
 
-* the generated C (``rows`` layout, int16 state) built with the host compiler
-  and ``-O3 -march=native`` by default, timed in C by a generated harness;
+* the generated C (``rows`` layout, int16 state) built with the host compiler and
+  :data:`DEFAULT_CFLAGS` (plus the strict C99 warning flags), timed in C by a
+  generated harness (``templates/bench_host.c.j2``);
 * ``torch.nn.GRU`` in float32, one call per step, one thread, inference mode;
 * the LiteRT interpreter on the float32 step model, one ``invoke`` per step plus
-  the ``set_tensor``/``get_tensor`` calls that carry the state, one thread, with
-  the default op resolver (which applies the XNNPACK delegate) unless told not to.
+  the ``set_tensor``/``get_tensor`` calls that carry the state and read the
+  output, one thread, with the default op resolver (which applies the XNNPACK
+  delegate) unless told not to.
 
 Every figure is the median over repeats of (time of a run of steps) / steps,
-where the number of steps is doubled until one run lasts ``min_time``. Before it
-is timed, the C binary's exact build is checked bit for bit against the integer
-reference, so the speed reported is that of correct code.
+where the number of steps doubles until one run lasts ``min_time``. Before it is
+timed, the very C build (same compiler, same flags) is checked bit for bit
+against the integer reference, so the speed reported is that of correct code.
+Method and results: docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import platform
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .codegen.render import environment, render
+from .codegen.render import MAX_SIZE, environment, render
 from .errors import EdgeGruError
 from .model import Model, random_model
 from .quant import calibrate, quantize
@@ -42,11 +47,17 @@ from .quant.qmodel import QuantizedModel
 from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_with, write_sources
 
 DEFAULT_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
-DEFAULT_CFLAGS = ("-O3", "-march=native")
+# gcc's default for AMD Zen 4 is 512-bit vectors, whose longer reductions cost more in the
+# row dot products than they gain; Intel tunings already prefer 256 bits.
+X86_FLAGS = ("-mprefer-vector-width=256",)
+DEFAULT_CFLAGS = (
+    "-O3",
+    "-march=native",
+    *(X86_FLAGS if platform.machine().lower() in ("x86_64", "amd64") else ()),
+)
 PREFIX = "bm"
 INPUT_STEPS = 64  # distinct input steps, replayed cyclically (as the C harness does)
-MAX_SIZE = 512
-TARGETS = ("host",)
+VERIFY_SEQUENCES, VERIFY_STEPS = 6, 64
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
 
 
 def bench_inputs(model: Model, seed: int = 0) -> np.ndarray:
-    """INPUT_STEPS float32 steps (T, D) of standard normal inputs, fed to torch and LiteRT."""
+    """INPUT_STEPS float32 steps (T, D) of standard normal inputs for torch and LiteRT."""
     rng = np.random.default_rng(seed)
     return rng.standard_normal((INPUT_STEPS, model.input_size)).astype(np.float32)
 
@@ -134,23 +145,21 @@ def time_c(
         run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
         run_tool([str(exe), str(input_path), str(workdir / "output.bin")], "run the harness")
 
-    check = directory / "verify"
-    check.mkdir()
-    report = verify_with(qm, random_stimulus(qm, 6, 64), "host", build_and_run, check)
+    stimulus = random_stimulus(qm, VERIFY_SEQUENCES, VERIFY_STEPS)
+    report = verify_with(qm, stimulus, "host", build_and_run, directory / "verify")
     if not report.ok:
         raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
     for name, text in render(qm, PREFIX, "rows").files.items():
         (directory / name).write_text(text)
-    harness = environment().get_template("bench_host.c.j2").render(
-        p=PREFIX, P=PREFIX.upper(), version=__version__
+    harness = environment().get_template("bench_host.c.j2")
+    (directory / f"{PREFIX}_bench.c").write_text(
+        harness.render(p=PREFIX, P=PREFIX.upper(), version=__version__)
     )
-    (directory / f"{PREFIX}_bench.c").write_text(harness)
     exe = directory / "bench"
     sources = [directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"]
     run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
-    proc = subprocess.run(
-        [str(exe), str(repeats), f"{min_time * 1e9:.0f}"], capture_output=True, text=True, check=False
-    )
+    command = [str(exe), str(repeats), f"{min_time * 1e9:.0f}"]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
     if proc.returncode != 0 or len(times) != repeats:
         raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")
@@ -165,9 +174,8 @@ def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> fl
         raise EdgeGruError("torch is not installed: pip install 'edgegru[train]'") from None
     layer = model.layers[0]
     hidden = layer.hidden_size
-    torch.set_num_threads(1)
     gru = torch.nn.GRU(model.input_size, hidden, batch_first=True)
-    with torch.no_grad():
+    with torch.no_grad():  # same gate order (r, z, n) and layout as PyTorch
         gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
         gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))
         gru.bias_ih_l0.copy_(torch.from_numpy(layer.b_x.reshape(-1)))
@@ -179,8 +187,13 @@ def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> fl
     def step(t: int) -> None:
         _, state[0] = gru(steps[t % INPUT_STEPS], state[0])
 
-    with torch.inference_mode():
-        return median_per_step(step, repeats, min_time) * 1e6
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            return median_per_step(step, repeats, min_time) * 1e6
+    finally:
+        torch.set_num_threads(threads)
 
 
 def time_litert(
@@ -194,9 +207,7 @@ def time_litert(
     resolvers = importlib.import_module(interpreter_class.__module__).OpResolverType
     path = export_tflite(model, directory / "step.tflite", quiet=True).path
     resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = interpreter_class(
-        model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver
-    )
+    interp = interpreter_class(model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver)
     interp.allocate_tensors()
     inputs = {d["name"]: d["index"] for d in interp.get_input_details()}
     outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
@@ -232,7 +243,7 @@ def bench_host(
     with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
         for d, h in shapes:
             if progress is not None:
-                progress(f"{d}x{h} ...")
+                progress(f"timing {d} -> {h}")
             model = bench_model(d, h)
             x = bench_inputs(model)
             directory = Path(tmp) / f"{d}x{h}"
@@ -263,8 +274,9 @@ def format_table(rows: Sequence[Row]) -> str:
     widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(COLUMNS)]
 
     def fmt(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        return "| " + " | ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))]) + " |"
+        padded = [cells[0].ljust(widths[0])]
+        padded += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "| " + " | ".join(padded) + " |"
 
     rule = "| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |"
     return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in lines)])
@@ -280,9 +292,12 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="time the generated C against torch.nn.GRU and LiteRT",
         description="Time one step (batch 1, state carried) of random single-layer GRUs: "
         "the generated C, torch.nn.GRU and the LiteRT interpreter. Method: docs/performance.md.",
+        epilog="examples:\n  edgegru bench\n  edgegru bench --shapes 6x32,128x128 --repeats 11\n"
+        "  edgegru bench --cflags=-O2 --no-xnnpack",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--target", choices=TARGETS, default="host", help="where to measure (default host)"
+        "--target", choices=sorted(RUNNERS), default="host", help="where to measure (default host)"
     )
     parser.add_argument(
         "--shapes",
@@ -292,27 +307,31 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=7, help="timed runs per figure; the median is kept (default 7)"
     )
-    parser.add_argument(
-        "--min-time", type=float, default=0.05, help="seconds each timed run lasts at least (default 0.05)"
+    host = parser.add_argument_group("host target")
+    host.add_argument(
+        "--min-time",
+        type=float,
+        default=0.05,
+        help="seconds each timed run lasts at least (default 0.05)",
     )
-    parser.add_argument("--cc", default="gcc", help="host C compiler (default gcc)")
-    parser.add_argument(
+    host.add_argument("--cc", default="gcc", help="host C compiler (default gcc)")
+    host.add_argument(
         "--cflags",
         default=" ".join(DEFAULT_CFLAGS),
         help="optimisation flags for the C, added to the strict C99 warning flags "
-        "(default '%(default)s')",
+        "(default '%(default)s'; write a single flag as --cflags=-O2)",
     )
-    parser.add_argument(
-        "--no-xnnpack", action="store_true", help="run LiteRT without its XNNPACK delegate"
-    )
+    host.add_argument("--no-xnnpack", action="store_true", help="run LiteRT without its XNNPACK delegate")
     return parser
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """Execute ``edgegru bench``: print the setup and the table."""
+    """Execute ``edgegru bench`` for the chosen target."""
+    return RUNNERS[args.target](args)
+
+
+def _run_host(args: argparse.Namespace) -> int:
     shapes = parse_shapes(args.shapes)
-    if args.target != "host":  # pragma: no cover - argparse restricts the choices
-        raise EdgeGruError(f"--target {args.target}: expected one of {', '.join(TARGETS)}")
     cflags = args.cflags.split()
     rows = bench_host(
         shapes,
@@ -321,15 +340,17 @@ def run_bench(args: argparse.Namespace) -> int:
         cc=args.cc,
         cflags=cflags,
         xnnpack=not args.no_xnnpack,
-        progress=lambda msg: print(msg, flush=True),
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
-    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}, rows layout, int16 state, no head")
+    litert = "with XNNPACK (default resolver)" if not args.no_xnnpack else "without XNNPACK"
+    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}; rows layout, int16 state, no head")
     print("torch: nn.GRU float32, set_num_threads(1), inference_mode, one call per step")
-    print(
-        "LiteRT: float32 step model, num_threads=1, "
-        + ("XNNPACK delegate (default resolver)" if not args.no_xnnpack else "without XNNPACK")
-        + "; set x, h0 + invoke + get h0_next, y per step"
-    )
+    print(f"LiteRT: float32 step model, num_threads=1, {litert}; set_tensor x, h0 + invoke")
+    print("        + get_tensor h0_next, y per step")
     print(f"median of {args.repeats} runs of >= {args.min_time} s each\n")
     print(format_table(rows))
     return 0
+
+
+# One runner per --target; the Cortex-M instruction counts join as another entry.
+RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {"host": _run_host}

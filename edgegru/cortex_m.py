@@ -249,17 +249,37 @@ def check_budget(
 
 @dataclass
 class InstructionCount:
-    """Executed instructions of one ``<prefix>_step`` on a core, counted under unicorn."""
+    """Executed instructions of one ``<prefix>_step`` on a core, counted under unicorn.
+
+    ``in_kernels`` is the part spent in the dot-product kernels (the mat-vecs),
+    attributed per basic block by the innermost function of its first instruction
+    (DWARF line tables: a block counts as kernel work when a kernel is anywhere in
+    the inline chain of its first instruction, so inlined kernels are recognised).
+    """
 
     cpu: str
     layout: str
     opt: str
     per_step: float
+    in_kernels: float
     macs: int
+    hidden_units: int
 
     @property
     def per_mac(self) -> float:
         return self.per_step / self.macs
+
+    @property
+    def kernel_per_mac(self) -> float:
+        return self.in_kernels / self.macs
+
+    @property
+    def other_per_unit(self) -> float:
+        """Instructions outside the mat-vecs (gates, activations, update) per hidden unit."""
+        return (self.per_step - self.in_kernels) / self.hidden_units
+
+
+KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_row)$")
 
 
 def step_macs(qm: QuantizedModel) -> int:
@@ -269,6 +289,24 @@ def step_macs(qm: QuantizedModel) -> int:
         total += 3 * h * (size + h)
         size = h
     return total + (qm.head.output_size * size if qm.head else 0)
+
+
+def _inline_chains(elf: Path, addresses: list[int]) -> dict[int, list[str]]:
+    """Address -> the functions it belongs to, innermost inlined one first (addr2line -i)."""
+    out = subprocess.run(
+        ["arm-none-eabi-addr2line", "-f", "-i", "-a", "-e", str(elf), *(hex(a) for a in addresses)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    chains: dict[int, list[str]] = {}
+    current: list[str] = []
+    for line in out:
+        if line.startswith("0x"):
+            current = chains.setdefault(int(line, 16), [])
+        elif ":" not in line:
+            current.append(line.strip())
+    return chains
 
 
 def count_step_instructions(
@@ -305,11 +343,49 @@ def count_step_instructions(
                 input_values=", ".join(str(int(v)) for v in values),
             )
         )
-        elf = build_firmware(
-            target, [d / f"{prefix}.c", bench], [d], d / "build", opt=opt, bench=True
-        )
-        counts = [
-            count_instructions(target, elf, patches={"bench_steps": k.to_bytes(4, "little")})
-            for k in (steps, 2 * steps)
-        ]
-    return InstructionCount(target.cpu, layout, opt, (counts[1] - counts[0]) / steps, step_macs(qm))
+        # -g adds line tables only; the machine code is the same as without it
+        sources = [d / f"{prefix}.c", bench]
+        elf = build_firmware(target, sources, [d], d / "build", ("-g",), opt=opt, bench=True)
+        runs = []
+        for k in (steps, 2 * steps):
+            blocks: dict[int, int] = {}
+            total = count_instructions(target, elf, patches={"bench_steps": k.to_bytes(4, "little")}, blocks=blocks)
+            runs.append((total, blocks))
+        chains = _inline_chains(elf, sorted(runs[1][1]))
+    diff = {a: n - runs[0][1].get(a, 0) for a, n in runs[1][1].items()}
+    in_kernels = sum(
+        n for a, n in diff.items() if any(KERNEL_FUNCTIONS.match(f) for f in chains.get(a, []))
+    )
+    return InstructionCount(
+        target.cpu,
+        layout,
+        opt,
+        (runs[1][0] - runs[0][0]) / steps,
+        in_kernels / steps,
+        step_macs(qm),
+        sum(qm.hidden_sizes),
+    )
+
+
+BENCH_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
+
+
+def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
+    """The per-step instruction table of ``edgegru bench --target cortex-m``."""
+    from .model import random_model
+    from .quant import calibrate, quantize
+
+    lines = [
+        f"{'cpu':14s} {'kernels':8s} {'D->H':>8s} {'MACs':>7s} {'instr/step':>11s} "
+        f"{'instr/MAC':>10s} {'mat-vec instr/MAC':>18s} {'other instr/unit':>17s}"
+    ]
+    for d, h in shapes:
+        model = random_model(d, [h], variant, seed=0)
+        qm = quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, d))))
+        for cpu in cpus:
+            c = count_step_instructions(qm, cpu)
+            lines.append(
+                f"{c.cpu:14s} {c.layout:8s} {f'{d}->{h}':>8s} {c.macs:7d} {c.per_step:11.0f} "
+                f"{c.per_mac:10.2f} {c.kernel_per_mac:18.2f} {c.other_per_unit:17.1f}"
+            )
+    return "\n".join(lines)

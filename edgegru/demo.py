@@ -61,7 +61,9 @@ def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
         print(f"[5/5] build the exported {layout} kernels for {cpu} and run them under QEMU")
         emulated.append(verify_cortex_m(qm, x_test[:64], cpu))
     else:
-        print("[5/5] skipped: arm-none-eabi-gcc or qemu-system-arm not installed (scripts/setup.sh)")
+        print(
+            "[5/5] skipped: arm-none-eabi-gcc or qemu-system-arm not installed (scripts/setup.sh)"
+        )
     reports = host + emulated
 
     print("\nsummary")

@@ -135,11 +135,15 @@ class Model:
         if self.head is not None:
             head = self.head
             if head.kind not in ("classification", "regression"):
-                raise EdgeGruError(f"head.kind {head.kind!r}: expected classification or regression")
+                raise EdgeGruError(
+                    f"head.kind {head.kind!r}: expected classification or regression"
+                )
             if head.weight.ndim != 2 or head.weight.shape[1] != size:
                 raise EdgeGruError(f"head.weight: shape {head.weight.shape}, expected (C, {size})")
             if head.bias.shape != (head.weight.shape[0],):
-                raise EdgeGruError(f"head.bias: shape {head.bias.shape}, expected ({head.weight.shape[0]},)")
+                raise EdgeGruError(
+                    f"head.bias: shape {head.bias.shape}, expected ({head.weight.shape[0]},)"
+                )
             for name in ("weight", "bias"):
                 if not np.all(np.isfinite(getattr(head, name))):
                     raise EdgeGruError(f"head.{name}: holds NaN or Inf")
@@ -152,7 +156,9 @@ class Model:
             for name in ("mean", "std"):
                 arr = getattr(norm, name)
                 if arr.shape != (self.input_size,):
-                    raise EdgeGruError(f"normalisation.{name}: shape {arr.shape}, expected ({self.input_size},)")
+                    raise EdgeGruError(
+                        f"normalisation.{name}: shape {arr.shape}, expected ({self.input_size},)"
+                    )
                 if not np.all(np.isfinite(arr)):
                     raise EdgeGruError(f"normalisation.{name}: holds NaN or Inf")
             if np.any(norm.std <= 0):

@@ -162,7 +162,9 @@ def from_torch(
     """
     if isinstance(gru, nn.GRU):
         if gru.bidirectional:
-            raise EdgeGruError("nn.GRU(bidirectional=True) is not supported: edgegru streams forward")
+            raise EdgeGruError(
+                "nn.GRU(bidirectional=True) is not supported: edgegru streams forward"
+            )
         if getattr(gru, "proj_size", 0):
             raise EdgeGruError("nn.GRU(proj_size=...) is not supported")
         if not gru.bias:

@@ -46,7 +46,9 @@ class TrainConfig:
             raise EdgeGruError(f"--variant {self.variant}: expected one of {', '.join(VARIANTS)}")
         for name in ("hidden", "layers", "epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise EdgeGruError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1")
+                raise EdgeGruError(
+                    f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1"
+                )
         if self.lr <= 0:
             raise EdgeGruError(f"--lr {self.lr}: expected > 0")
         if not 0.0 <= self.val_fraction < 1.0:

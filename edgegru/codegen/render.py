@@ -3,15 +3,21 @@
 Two weight layouts exist, chosen per target at generation time (never by
 ``#ifdef``), because the arrays themselves differ:
 
-* ``rows``: one contiguous row per gate and unit, the layout a host compiler
-  vectorises and plain Cortex-M cores (M0+, M3, M55) walk with simple loads;
+* ``rows``: for hosts and plain Cortex-M cores (M0+, M3, M55). Each matrix holds its
+  3H rows gate-major; the first multiple of 32 columns are stored row by row, so that a
+  host compiler vectorises every row's dot product (pmaddwd and the like), and the
+  remaining columns, all of them in a narrow matrix, column by column, so that they are
+  multiplied into all rows at once. The generated code computes all products of a layer
+  first and then the gates of all units in one loop, which vectorises too;
 * ``dsp``: for cores with the DSP extension, the rows of the gates computed
   together are interleaved in blocks of 4 columns and each 4-byte word is stored
   as (w0, w2, w1, w3), so that SXTB16 + SMLAD consume it directly and one
   activation load serves several rows.
 
 Both layouts hold the same integers and give the same bits (integer sums are
-exact), which the verification proves on every target.
+exact), which the verification proves on every target. The one compile-time
+choice is within the rows kernels: with 8-bit dot-product instructions (x86 VNNI)
+they multiply bytes instead of int16 values (see model.c.j2), again the same integers.
 """
 
 from __future__ import annotations
@@ -32,11 +38,50 @@ from ..quant.qmodel import QuantizedLayer, QuantizedModel
 LAYOUTS = ("rows", "dsp")
 MAX_SIZE = 512  # input and hidden sizes; keeps every accumulator provably in int32
 MAX_OUTPUTS = 1024
+ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
+BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations
+BYTE_KERNELS = frozenset({"dot_rows_int8", "dot_rows_q15"})
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto if "
-    "inline int long register restrict return short signed sizeof static struct switch typedef "
-    "union unsigned void volatile while _Bool _Complex _Imaginary".split()
+    [
+        "auto",
+        "break",
+        "case",
+        "char",
+        "const",
+        "continue",
+        "default",
+        "do",
+        "double",
+        "else",
+        "enum",
+        "extern",
+        "float",
+        "for",
+        "goto",
+        "if",
+        "inline",
+        "int",
+        "long",
+        "register",
+        "restrict",
+        "return",
+        "short",
+        "signed",
+        "sizeof",
+        "static",
+        "struct",
+        "switch",
+        "typedef",
+        "union",
+        "unsigned",
+        "void",
+        "volatile",
+        "while",
+        "_Bool",
+        "_Complex",
+        "_Imaginary",
+    ]
 )
 VARIANT_DOC = {
     "reset_after": "reset_after (PyTorch/cuDNN; ONNX linear_before_reset=1): "
@@ -73,6 +118,51 @@ def check_limits(qm: QuantizedModel) -> None:
             raise EdgeGruError(f"layer {k} hidden size {h}: the C generator supports at most {MAX_SIZE}")
     if qm.head is not None and qm.head.output_size > MAX_OUTPUTS:
         raise EdgeGruError(f"head outputs {qm.head.output_size}: at most {MAX_OUTPUTS} supported")
+
+
+def row_block(n_columns: int) -> int:
+    """Columns of a matrix that the rows layout stores row by row: a multiple of ROW_BLOCK.
+
+    A host vectorises a row's dot product over whole vectors; the remaining columns (all of
+    them in a narrow matrix) are stored column by column and multiplied into all rows at once.
+    """
+    return n_columns - n_columns % ROW_BLOCK
+
+
+def row_kernel(index: int, part: str, m: int) -> str:
+    """The rows-layout kernel for a matrix's m row-major columns (see model.c.j2).
+
+    Layer 0's input holds int8 values, one unsigned byte each with 8-bit dot products; int16
+    activations take two, which pays off only from BYTE_Q15_MIN columns on.
+    """
+    if m == 0:
+        return ""
+    if index == 0 and part == "input":
+        return "dot_rows_int8"
+    return "dot_rows_q15" if m >= BYTE_Q15_MIN else "dot_rows"
+
+
+def tanh_pairs() -> np.ndarray:
+    """The rows layout's tanh table: entry i = T[i] | (T[i + 1] - T[i]) << 16, step 0 at the end.
+
+    One 32-bit load then yields both ends of an interpolation, which lets a host vectorise
+    the lookup with one 32-bit gather (there is no 16-bit gather).
+    """
+    table = TANH_TABLE.astype(np.int64)
+    steps = np.diff(table, append=table[-1])
+    assert (table >= 0).all() and (steps >= 0).all()  # both halves fit their 16 bits
+    return table | (steps << 16)
+
+
+def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
+    """(G, H, K) rows -> rows layout: columns :m row by row, then the rest column by column."""
+    n_rows, n_columns = rows.shape[0] * rows.shape[1], rows.shape[2]
+    head = rows[..., :m].reshape(n_rows, m)
+    tail = rows[..., m:].reshape(n_rows, n_columns - m)
+    parts = [f"gate, unit, column for columns 0..{m - 1}"] if m else []
+    if tail.shape[1]:
+        parts.append("then " * bool(m) + f"column, gate, unit for columns {m}..{n_columns - 1}")
+    return np.concatenate([head.ravel(), tail.T.ravel()]), "; ".join(parts)
 
 
 def pad4(n: int) -> int:
@@ -132,15 +222,19 @@ def output_size(qm: QuantizedModel) -> int:
 
 def render_harness(qm: QuantizedModel, prefix: str) -> str:
     """The verification harness (host and semihosted firmware) for this model."""
-    return environment().get_template("harness.c.j2").render(
-        p=prefix,
-        P=prefix.upper(),
-        version=__version__,
-        input_size=qm.input_size,
-        hidden_sizes=qm.hidden_sizes,
-        total_hidden=sum(qm.hidden_sizes),
-        output_size=output_size(qm),
-        state_ctype="int16_t" if qm.state_bits == 16 else "int8_t",
+    return (
+        environment()
+        .get_template("harness.c.j2")
+        .render(
+            p=prefix,
+            P=prefix.upper(),
+            version=__version__,
+            input_size=qm.input_size,
+            hidden_sizes=qm.hidden_sizes,
+            total_hidden=sum(qm.hidden_sizes),
+            output_size=output_size(qm),
+            state_ctype="int16_t" if qm.state_bits == 16 else "int8_t",
+        )
     )
 
 
@@ -149,22 +243,35 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
     dsp = layout == "dsp"
     arrays: list[dict[str, Any]] = []
 
+    split = {"input": row_block(k), "recurrent": row_block(hidden)}
+
     def weights(name: str, rows: np.ndarray, doc: str) -> None:
-        flat = interleave_dsp(rows) if dsp else rows.ravel()
+        if dsp:
+            flat, order = interleave_dsp(rows), "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)"
+        else:
+            m = split["input" if "_input" in name else "recurrent"]
+            flat, order = split_rows(rows, m)
         arrays.append(
             {"name": name, "ctype": "int8_t", "dims": f"[{flat.size}]",
-             "body": format_values(flat, 16), "doc": doc}
+             "body": format_values(flat, 16), "doc": f"{doc}: {order}"}
         )  # fmt: skip
 
-    order = "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)" if dsp else "gate, unit, column"
     if qm.variant == "reset_before" and dsp:
-        weights(f"l{index}_w_input_rz", layer.wx[:2], f"input weights of r, z: {order}")
-        weights(f"l{index}_w_input_n", layer.wx[2:], f"input weights of n: {order}")
-        weights(f"l{index}_w_recurrent_rz", layer.wh[:2], f"recurrent weights of r, z: {order}")
-        weights(f"l{index}_w_recurrent_n", layer.wh[2:], f"recurrent weights of n: {order}")
+        weights(f"l{index}_w_input_rz", layer.wx[:2], "input weights of r, z")
+        weights(f"l{index}_w_input_n", layer.wx[2:], "input weights of n")
+        weights(f"l{index}_w_recurrent_rz", layer.wh[:2], "recurrent weights of r, z")
+        weights(f"l{index}_w_recurrent_n", layer.wh[2:], "recurrent weights of n")
     else:
-        weights(f"l{index}_w_input", layer.wx, f"input weights of r, z, n: {order}")
-        weights(f"l{index}_w_recurrent", layer.wh, f"recurrent weights of r, z, n: {order}")
+        weights(f"l{index}_w_input", layer.wx, "input weights of r, z, n")
+        weights(f"l{index}_w_recurrent", layer.wh, "recurrent weights of r, z, n")
+    kernel = {part: "" if dsp else row_kernel(index, part, m) for part, m in split.items()}
+    for part, rows in (("input", layer.wx), ("recurrent", layer.wh)):
+        if kernel[part] in BYTE_KERNELS:
+            arrays.append(
+                {"name": f"l{index}_{part}_sums", "ctype": "int32_t", "dims": f"[{3 * hidden}]",
+                 "body": format_values(rows[..., : split[part]].astype(np.int64).sum(axis=-1), 8),
+                 "doc": f"weight sum of each {part} row over columns 0..{split[part] - 1}"}
+            )  # fmt: skip
     arrays.append(
         {"name": f"l{index}_bias", "ctype": "int64_t", "dims": f"[3][{hidden}]",
          "body": format_rows(layer.bias, 4, "INT64_C({})"),
@@ -191,6 +298,23 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
         "shift": [int(s) for s in layer.shift],
         "frac": [int(f) for f in layer.pre_frac],
         "arrays": arrays,
+        "split": split,
+        "kernel": kernel,
+    }
+
+
+def _row_kernels(layers: list[dict]) -> dict[str, Any]:
+    """Which rows-layout product kernels the layers call (only those are generated)."""
+    used = {ctx["kernel"][part] for ctx in layers for part in ("input", "recurrent")}
+    tails = [ctx["input"] > ctx["split"]["input"] or ctx["hidden"] > ctx["split"]["recurrent"]
+             for ctx in layers]  # fmt: skip
+    return {
+        "rows": bool(used - {""}),  # the byte kernels fall back on dot_rows
+        "bytes": bool(used & BYTE_KERNELS),
+        "rows_int8": "dot_rows_int8" in used,
+        "rows_q15": "dot_rows_q15" in used,
+        "columns": any(tails),
+        "max_columns": max(m for ctx in layers for m in ctx["split"].values()),
     }
 
 
@@ -207,17 +331,19 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         ctx["state_len"] = n
         ctx["pad_note"] = f", {ctx['hidden']} units + zero padding" if n > ctx["hidden"] else ""
     head = qm.head
-    last = qm.hidden_sizes[-1]
     weight_bytes = qm.weight_bytes()
     per_layer_consts = sum(3 * h * (8 + 4 + 4) + (8 * h if qm.variant == "reset_after" else 0)
                            for h in qm.hidden_sizes)  # fmt: skip
-    const_bytes = per_layer_consts + TANH_TABLE.size * 2 + qm.input_size * 8
+    table_bytes = TANH_TABLE.size * (4 if layout == "rows" else 2)  # rows: tanh_pairs
+    const_bytes = per_layer_consts + table_bytes + qm.input_size * 8
+    for ctx in layers:  # the rows layout's weight sums
+        const_bytes += sum(3 * ctx["hidden"] * 4 for kind in ctx["kernel"].values() if kind in BYTE_KERNELS)
     if head is not None:
         const_bytes += head.output_size * 4
     kernel_doc = (
         "SXTB16 + SMLAD on interleaved rows (Arm DSP extension)"
         if layout == "dsp"
-        else "portable C, one contiguous row per gate and unit"
+        else "portable C, products of all rows first (vectorised by host compilers), then the gates"
     )
     context = {
         "p": prefix,
@@ -247,6 +373,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
         "act_len": max([layers[0]["input_len"]] + [ctx["state_len_q15"] for ctx in layers]),
         "tanh_table": format_values(TANH_TABLE, 12),
+        "tanh_pairs": format_values(tanh_pairs(), 8) if layout == "rows" else "",
         "input_scale_mul": format_floats(qm.input.scale_mul),
         "input_offset": format_floats(qm.input.offset),
         "head_weights": format_values(head.weight, 16) if head else "",
@@ -254,6 +381,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         "weight_bytes": weight_bytes,
         "const_bytes": const_bytes,
         "kernel_doc": kernel_doc,
+        "kernels": _row_kernels(layers) if layout == "rows" else {},
     }
     files = {}
     for template, name in (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fixedpoint import INT16_MAX, rshift_round, round_half_away
+from .fixedpoint import INT16_MAX, round_half_away, rshift_round
 
 TABLE_STEP_BITS = 5  # entries are 1/32 apart
 TABLE_LAST = 192  # index of tanh(6)

@@ -89,7 +89,5 @@ def calibrate(
             act = states[k]
     ranges = []
     for per_gate in preacts:
-        ranges.append(
-            np.array([_pick(np.concatenate(v), method, percentile)[1] for v in per_gate])
-        )
+        ranges.append(np.array([_pick(np.concatenate(v), method, percentile)[1] for v in per_gate]))
     return Ranges(lo, hi, ranges)

@@ -1,0 +1,56 @@
+"""edgegru bench (host): the real compiler, torch and LiteRT on one tiny shape.
+
+Timings are never asserted (they depend on the machine and its load); the test checks that
+every figure is measured and that the table carries every column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from edgegru.bench import COLUMNS, Row, add_bench_parser, format_table, parse_shapes, run_bench
+from edgegru.errors import EdgeGruError
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="edgegru")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_bench_prints_a_full_table_for_one_tiny_shape(capsys):
+    args = parse(["bench", "--shapes", "3x5", "--repeats", "2", "--min-time", "0.001"])
+    assert args.target == "host"
+    assert run_bench(args) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("| D -> H") :].splitlines()
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert header == list(COLUMNS)
+    assert len(table) == 3  # header, rule, one shape
+    cells = [cell.strip() for cell in table[2].strip("|").split("|")]
+    assert cells[0] == "3 -> 5"
+    c_us, torch_us, litert_us = (float(v) for v in cells[1:4])
+    assert min(c_us, torch_us, litert_us) > 0
+    assert re.fullmatch(r"\d+x", cells[4]) and re.fullmatch(r"\d+\.\dx", cells[5])
+    assert "-O3" in out and "set_num_threads(1)" in out and "XNNPACK" in out
+
+
+def test_format_table_ratios():
+    table = format_table([Row(6, 32, 0.25, 30.0, 2.5), Row(128, 128, 2.0, 44.0, 7.0)])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    assert rows[2] == ["6 -> 32", "0.250", "30.00", "2.50", "120x", "10.0x"]
+    assert rows[3] == ["128 -> 128", "2.000", "44.00", "7.00", "22x", "3.5x"]
+    assert len({len(line) for line in table.splitlines()}) == 1  # aligned columns
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("6x", "expected DxH"), ("6x32,abc", "'abc'"), ("0x8", "1..512"), ("8x513", "1..512")],
+)
+def test_bad_shapes_are_one_line_errors(text, message):
+    with pytest.raises(EdgeGruError, match=re.escape(message)):
+        parse_shapes(text)
+    assert parse_shapes("6x32, 12x64") == [(6, 32), (12, 64)]
