@@ -289,11 +289,12 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``bench`` to an argparse subparsers object; run_bench executes it."""
     parser = subparsers.add_parser(
         "bench",
-        help="time the generated C against torch.nn.GRU and LiteRT",
+        help="time the generated C against torch and LiteRT, or count Cortex-M instructions",
         description="Time one step (batch 1, state carried) of random single-layer GRUs: "
         "the generated C, torch.nn.GRU and the LiteRT interpreter. Method: docs/performance.md.",
         epilog="examples:\n  edgegru bench\n  edgegru bench --shapes 6x32,128x128 --repeats 11\n"
-        "  edgegru bench --cflags=-O2 --no-xnnpack",
+        "  edgegru bench --cflags=-O2 --no-xnnpack\n"
+        "  edgegru bench --target cortex-m --cpu cortex-m4,cortex-m0plus,cortex-m7",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -306,6 +307,11 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeats", type=int, default=7, help="timed runs per figure; the median is kept (default 7)"
+    )
+    parser.add_argument(
+        "--cpu",
+        default="cortex-m4,cortex-m0plus,cortex-m7",
+        help="cortex-m target: comma-separated cores (default %(default)s)",
     )
     host = parser.add_argument_group("host target")
     host.add_argument(
@@ -352,5 +358,18 @@ def _run_host(args: argparse.Namespace) -> int:
     return 0
 
 
-# One runner per --target; the Cortex-M instruction counts join as another entry.
-RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {"host": _run_host}
+def _run_cortex_m(args: argparse.Namespace) -> int:
+    from .cortex_m import instruction_table
+
+    cpus = [c.strip() for c in args.cpu.split(",")]
+    print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
+    print("1 layer, reset_after, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H)")
+    print(instruction_table(cpus, tuple(parse_shapes(args.shapes))))
+    return 0
+
+
+# One runner per --target.
+RUNNERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "host": _run_host,
+    "cortex-m": _run_cortex_m,
+}

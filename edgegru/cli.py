@@ -333,18 +333,17 @@ def _export_c(args: argparse.Namespace) -> int:
     qm = _require_quantised(args.model, f"--target {args.target}")
     report: dict = {"target": args.target}
     measure = None
-    has_dsp = False
     if args.target == "cortex-m":
         from .cortex_m import check_budget, measure_footprint
         from .targets import get_target
 
-        has_dsp = get_target(args.cpu).has_dsp
+        get_target(args.cpu)  # a bad --cpu fails before anything is written
         report["cpu"] = args.cpu
         budgets = args.flash_budget is not None or args.ram_budget is not None
         if shutil.which("arm-none-eabi-gcc"):
 
             def measure(_directory: Path) -> dict:
-                fp = measure_footprint(qm, args.cpu, layout_for(args.target, has_dsp), args.prefix)
+                fp = measure_footprint(qm, args.cpu, args.prefix)
                 check_budget(fp, args.flash_budget, args.ram_budget, qm)
                 print(f"footprint: {fp.table()}")
                 return fp.as_dict()
@@ -357,7 +356,7 @@ def _export_c(args: argparse.Namespace) -> int:
             print("footprint: not measured (arm-none-eabi-gcc not installed)")
     elif args.flash_budget is not None or args.ram_budget is not None:
         raise EdgeGruError("--flash-budget and --ram-budget apply to --target cortex-m")
-    layout = layout_for(args.target, has_dsp)
+    layout = layout_for(args.target)
     result = export_c(qm, args.output, args.prefix, layout, report, measure)
     print(
         f"wrote {', '.join(result.files)} to {result.directory}: {result.weight_bytes} bytes of "

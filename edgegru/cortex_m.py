@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen.export import layout_for
 from .codegen.render import render
 from .emulate import build_firmware, run_qemu
 from .errors import EdgeGruError
+from .quant.activations import TANH_TABLE
 from .quant.qmodel import QuantizedModel
 from .targets import Target, get_target
 from .verify import VerifyReport, run_tool, verify_with, write_sources
@@ -33,8 +33,13 @@ SLACK_FLASH = 2048
 SLACK_STACK = 512
 
 
-def default_layout(target: Target) -> str:
-    return layout_for("cortex-m", target.has_dsp)
+LAYOUT = "interleaved"
+PORTABLE_FLAG = "-DEDGEGRU_PORTABLE_KERNELS"
+
+
+def kernels_used(target: Target, portable: bool) -> str:
+    """Which kernels the preprocessor picks in the generated C for this core."""
+    return "dsp" if target.has_dsp and not portable else "portable"
 
 
 def verify_cortex_m(
@@ -42,24 +47,27 @@ def verify_cortex_m(
     x: np.ndarray,
     cpu: str = "cortex-m4",
     *,
-    layout: str | None = None,
+    portable: bool = False,
     prefix: str = "model",
     opt: str = "-O2",
     timeout: float = 300,
     workdir: Path | None = None,
 ) -> VerifyReport:
-    """Build for ``cpu``, run under QEMU and compare every value with the reference."""
+    """Build for ``cpu``, run under QEMU and compare every value with the reference.
+
+    ``portable`` builds the portable kernels even on a core with the DSP extension.
+    """
     target = get_target(cpu)
-    layout = layout or default_layout(target)
+    flags = (PORTABLE_FLAG,) if portable else ()
 
     def build_and_run(directory: Path, input_path: Path) -> None:
-        sources = write_sources(qm, directory, prefix, layout)
-        elf = build_firmware(target, sources, [directory], directory / "build", opt=opt)
-        run_qemu(
-            target, elf, cwd=directory, timeout=timeout, args=[input_path.name, "output.bin"]
-        ).check()
+        sources = write_sources(qm, directory, prefix, LAYOUT)
+        elf = build_firmware(target, sources, [directory], directory / "build", flags, opt=opt)
+        args = [input_path.name, "output.bin"]
+        run_qemu(target, elf, cwd=directory, timeout=timeout, args=args).check()
 
-    name = f"{target.cpu} on qemu {target.qemu_machine} ({layout} kernels)"
+    kernels = kernels_used(target, portable)
+    name = f"{target.cpu} on qemu {target.qemu_machine} ({kernels} kernels)"
     return verify_with(qm, x, name, build_and_run, workdir)
 
 
@@ -137,14 +145,12 @@ def _worst_stack(ci_text: str, root: str) -> int:
 def measure_footprint(
     qm: QuantizedModel,
     cpu: str,
-    layout: str | None = None,
     prefix: str = "model",
     opt: str = FOOTPRINT_OPT,
 ) -> Footprint:
     """Compile the model alone for ``cpu`` and read its sizes."""
     target = get_target(cpu)
-    layout = layout or default_layout(target)
-    rendered = render(qm, prefix, layout)
+    rendered = render(qm, prefix, LAYOUT)
     with tempfile.TemporaryDirectory(prefix="edgegru-size-") as tmp:
         d = Path(tmp)
         for name, text in rendered.files.items():
@@ -223,7 +229,8 @@ def _read_const_u32(obj: Path, symbol: str) -> int:
 
 def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
     """The issue's targets: flash <= weights + consts + 2 KB; RAM <= state + 6H + 512."""
-    flash_limit = fp.weight_bytes + fp.const_bytes - 386 + SLACK_FLASH  # table counted in the slack
+    table = TANH_TABLE.size * 2  # the activation table counts against the 2 KB, like the code
+    flash_limit = fp.weight_bytes + fp.const_bytes - table + SLACK_FLASH
     ram_limit = fp.state + 6 * max(qm.hidden_sizes) + SLACK_STACK
     return flash_limit, ram_limit
 
@@ -258,7 +265,7 @@ class InstructionCount:
     """
 
     cpu: str
-    layout: str
+    kernels: str
     opt: str
     per_step: float
     in_kernels: float
@@ -313,7 +320,7 @@ def count_step_instructions(
     qm: QuantizedModel,
     cpu: str,
     *,
-    layout: str | None = None,
+    portable: bool = False,
     opt: str = "-O2",
     steps: int = 8,
     prefix: str = "model",
@@ -327,11 +334,10 @@ def count_step_instructions(
     from .icount import count_instructions
 
     target = get_target(cpu)
-    layout = layout or default_layout(target)
     values = np.random.default_rng(0).integers(-64, 64, qm.input_size)
     with tempfile.TemporaryDirectory(prefix="edgegru-icount-") as tmp:
         d = Path(tmp)
-        for name, text in render(qm, prefix, layout).files.items():
+        for name, text in render(qm, prefix, LAYOUT).files.items():
             (d / name).write_text(text)
         bench = d / f"{prefix}_bench.c"
         template = environment().get_template("bench_cortex_m.c.j2")
@@ -345,7 +351,8 @@ def count_step_instructions(
         )
         # -g adds line tables only; the machine code is the same as without it
         sources = [d / f"{prefix}.c", bench]
-        elf = build_firmware(target, sources, [d], d / "build", ("-g",), opt=opt, bench=True)
+        flags = ("-g", *((PORTABLE_FLAG,) if portable else ()))
+        elf = build_firmware(target, sources, [d], d / "build", flags, opt=opt, bench=True)
         runs = []
         for k in (steps, 2 * steps):
             blocks: dict[int, int] = {}
@@ -358,7 +365,7 @@ def count_step_instructions(
     )
     return InstructionCount(
         target.cpu,
-        layout,
+        kernels_used(target, portable),
         opt,
         (runs[1][0] - runs[0][0]) / steps,
         in_kernels / steps,
@@ -385,7 +392,7 @@ def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "rese
         for cpu in cpus:
             c = count_step_instructions(qm, cpu)
             lines.append(
-                f"{c.cpu:14s} {c.layout:8s} {f'{d}->{h}':>8s} {c.macs:7d} {c.per_step:11.0f} "
+                f"{c.cpu:14s} {c.kernels:8s} {f'{d}->{h}':>8s} {c.macs:7d} {c.per_step:11.0f} "
                 f"{c.per_mac:10.2f} {c.kernel_per_mac:18.2f} {c.other_per_unit:17.1f}"
             )
     return "\n".join(lines)

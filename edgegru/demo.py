@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .codegen.export import export_c
-from .cortex_m import default_layout, measure_footprint, verify_cortex_m
+from .cortex_m import LAYOUT, kernels_used, measure_footprint, verify_cortex_m
 from .data import builtin_dataset
 from .errors import EdgeGruError
 from .evaluate import evaluate, format_metric, metric_name
@@ -46,19 +46,18 @@ def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
 
     print(f"[3/5] export C for {cpu}")
     c_dir = out / f"c-{cpu}"
-    layout = default_layout(target)
     footprint = measure_footprint(qm, cpu) if shutil.which("arm-none-eabi-gcc") else None
     report = {"target": "cortex-m", "cpu": cpu, **(footprint.as_dict() if footprint else {})}
     if c_dir.exists():
         shutil.rmtree(c_dir)
-    exported = export_c(qm, c_dir, "gru", layout, report)
+    exported = export_c(qm, c_dir, "gru", LAYOUT, report)
 
     print("[4/5] compile the generated C on the host and compare with the integer reference")
     x_test = test_ds.x.astype(np.float32)
     host = [verify_host(qm, x_test), verify_host(qm, random_stimulus(qm, 64, 100))]
     emulated = []
     if _arm_tools_present():
-        print(f"[5/5] build the exported {layout} kernels for {cpu} and run them under QEMU")
+        print(f"[5/5] build the exported C for {cpu} ({kernels_used(target, False)} kernels) and run it under QEMU")
         emulated.append(verify_cortex_m(qm, x_test[:64], cpu))
     else:
         print(

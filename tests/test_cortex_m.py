@@ -29,10 +29,10 @@ def test_dsp_and_portable_kernels_give_the_same_bits(cpu, variant):
     """Both kernels run on the same DSP core and both match the reference exactly."""
     qm = make_qmodel(33, [21], variant, "regression", 16, seed=4)
     x = random_stimulus(qm, 8, 40, seed=2)
-    for layout in ("dsp", "rows"):
-        report = verify_cortex_m(qm, x, cpu, layout=layout)
+    for portable in (False, True):
+        report = verify_cortex_m(qm, x, cpu, portable=portable)
         assert report.ok, report.summary()
-        assert f"({layout} kernels)" in report.target
+        assert ("(portable kernels)" if portable else "(dsp kernels)") in report.target
 
 
 def test_footprint_within_targets():

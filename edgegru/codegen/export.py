@@ -37,11 +37,11 @@ class CExport:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def layout_for(target: str, has_dsp: bool) -> str:
-    """c99 is portable; a Cortex-M core with the DSP extension gets the SMLAD layout."""
+def layout_for(target: str) -> str:
+    """c99 gets the host-vectorised rows; cortex-m the interleaved, stack-light layout."""
     if target not in TARGETS:
         raise EdgeGruError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
-    return "dsp" if target == "cortex-m" and has_dsp else "rows"
+    return "interleaved" if target == "cortex-m" else "rows"
 
 
 def _check_destination(out_dir: Path, names: set[str]) -> None:

@@ -1,18 +1,21 @@
 """Render a :class:`QuantizedModel` into C99 sources with the Jinja2 templates.
 
-Two weight layouts exist, chosen per target at generation time (never by
-``#ifdef``), because the arrays themselves differ:
+Two weight layouts exist, chosen per target at generation time, because the
+arrays themselves differ:
 
-* ``rows``: for hosts and plain Cortex-M cores (M0+, M3, M55). Each matrix holds its
+* ``rows`` (``--target c99``): for hosts. Each matrix holds its
   3H rows gate-major; the first multiple of 32 columns are stored row by row, so that a
   host compiler vectorises every row's dot product (pmaddwd and the like), and the
   remaining columns, all of them in a narrow matrix, column by column, so that they are
   multiplied into all rows at once. The generated code computes all products of a layer
-  first and then the gates of all units in one loop, which vectorises too;
-* ``dsp``: for cores with the DSP extension, the rows of the gates computed
-  together are interleaved in blocks of 4 columns and each 4-byte word is stored
-  as (w0, w2, w1, w3), so that SXTB16 + SMLAD consume it directly and one
-  activation load serves several rows.
+  first and then the gates of all units in one loop, which vectorises too. Its
+  accumulators take 24·H bytes of stack per layer, fine on a host;
+* ``interleaved`` (``--target cortex-m``): for microcontrollers. Unit by unit, the
+  rows of the gates computed together are interleaved in blocks of 4 columns and
+  each 4-byte word is stored as (w0, w2, w1, w3), so that on cores with the DSP
+  extension SXTB16 + SMLAD consume it directly and one activation load serves
+  several rows; other cores read the same arrays with portable C (chosen by the
+  preprocessor from ``__ARM_FEATURE_DSP``). Only one unit's accumulators are live.
 
 Both layouts hold the same integers and give the same bits (integer sums are
 exact), which the verification proves on every target. The one compile-time
@@ -35,7 +38,7 @@ from ..errors import EdgeGruError
 from ..quant.activations import TANH_TABLE
 from ..quant.qmodel import QuantizedLayer, QuantizedModel
 
-LAYOUTS = ("rows", "dsp")
+LAYOUTS = ("rows", "interleaved")
 MAX_SIZE = 512  # input and hidden sizes; keeps every accumulator provably in int32
 MAX_OUTPUTS = 1024
 ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
@@ -165,17 +168,19 @@ def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
     return np.concatenate([head.ravel(), tail.T.ravel()]), "; ".join(parts)
 
 
-def pad4(n: int) -> int:
-    return (n + 3) // 4 * 4
+def interleave(rows: np.ndarray) -> np.ndarray:
+    """(G, H, K) int8 rows -> flat interleaved layout, unit by unit.
 
-
-def interleave_dsp(rows: np.ndarray) -> np.ndarray:
-    """(G, H, K) int8 rows -> flat dsp layout: unit, block of 4 columns, gate, reordered bytes."""
+    A unit's G rows take G·K bytes: first its K//4 blocks of 4 columns, the G rows of a
+    block side by side with each word's bytes as (0, 2, 1, 3); then the last K % 4
+    columns of each row in turn. No padding, so flash holds exactly the weights.
+    """
     gates, hidden, k = rows.shape
-    padded = np.zeros((gates, hidden, pad4(k)), np.int8)
-    padded[:, :, :k] = rows
-    blocks = padded.reshape(gates, hidden, -1, 4)[..., [0, 2, 1, 3]]
-    return blocks.transpose(1, 2, 0, 3).ravel()
+    full = k // 4 * 4
+    blocks = rows[:, :, :full].reshape(gates, hidden, -1, 4)[..., [0, 2, 1, 3]]
+    blocks = blocks.transpose(1, 2, 0, 3).reshape(hidden, -1)
+    tail = rows[:, :, full:].transpose(1, 0, 2).reshape(hidden, -1)
+    return np.concatenate([blocks, tail], axis=1).ravel()
 
 
 def format_values(values: np.ndarray, per_line: int, literal: str = "{}") -> str:
@@ -240,14 +245,14 @@ def render_harness(qm: QuantizedModel, prefix: str) -> str:
 
 def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout: str) -> dict:
     hidden, k = layer.hidden_size, layer.input_size
-    dsp = layout == "dsp"
+    interleaved = layout == "interleaved"
     arrays: list[dict[str, Any]] = []
 
     split = {"input": row_block(k), "recurrent": row_block(hidden)}
 
     def weights(name: str, rows: np.ndarray, doc: str) -> None:
-        if dsp:
-            flat, order = interleave_dsp(rows), "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)"
+        if interleaved:
+            flat, order = interleave(rows), "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)"
         else:
             m = split["input" if "_input" in name else "recurrent"]
             flat, order = split_rows(rows, m)
@@ -256,7 +261,7 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
              "body": format_values(flat, 16), "doc": f"{doc}: {order}"}
         )  # fmt: skip
 
-    if qm.variant == "reset_before" and dsp:
+    if qm.variant == "reset_before" and interleaved:
         weights(f"l{index}_w_input_rz", layer.wx[:2], "input weights of r, z")
         weights(f"l{index}_w_input_n", layer.wx[2:], "input weights of n")
         weights(f"l{index}_w_recurrent_rz", layer.wh[:2], "recurrent weights of r, z")
@@ -264,7 +269,7 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
     else:
         weights(f"l{index}_w_input", layer.wx, "input weights of r, z, n")
         weights(f"l{index}_w_recurrent", layer.wh, "recurrent weights of r, z, n")
-    kernel = {part: "" if dsp else row_kernel(index, part, m) for part, m in split.items()}
+    kernel = {part: "" if interleaved else row_kernel(index, part, m) for part, m in split.items()}
     for part, rows in (("input", layer.wx), ("recurrent", layer.wh)):
         if kernel[part] in BYTE_KERNELS:
             arrays.append(
@@ -293,8 +298,6 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
         "index": index,
         "input": k,
         "hidden": hidden,
-        "input_len": pad4(k) if dsp else k,
-        "state_len_q15": pad4(hidden) if dsp else hidden,
         "shift": [int(s) for s in layer.shift],
         "frac": [int(f) for f in layer.pre_frac],
         "arrays": arrays,
@@ -326,10 +329,6 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         raise EdgeGruError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     env = environment()
     layers = [_layer_context(qm, i, layer, layout) for i, layer in enumerate(qm.layers)]
-    state_len = [(pad4(h) if layout == "dsp" and qm.state_bits == 16 else h) for h in qm.hidden_sizes]
-    for ctx, n in zip(layers, state_len, strict=True):
-        ctx["state_len"] = n
-        ctx["pad_note"] = f", {ctx['hidden']} units + zero padding" if n > ctx["hidden"] else ""
     head = qm.head
     weight_bytes = qm.weight_bytes()
     per_layer_consts = sum(3 * h * (8 + 4 + 4) + (8 * h if qm.variant == "reset_after" else 0)
@@ -341,8 +340,8 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
     if head is not None:
         const_bytes += head.output_size * 4
     kernel_doc = (
-        "SXTB16 + SMLAD on interleaved rows (Arm DSP extension)"
-        if layout == "dsp"
+        "interleaved rows: SXTB16 + SMLAD with the Arm DSP extension, portable C elsewhere"
+        if layout == "interleaved"
         else "portable C, products of all rows first (vectorised by host compilers), then the gates"
     )
     context = {
@@ -371,7 +370,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         "input_zero_point": qm.input.zero_point,
         "input_scale_text": f"{qm.input.scale:.9g}",
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
-        "act_len": max([layers[0]["input_len"]] + [ctx["state_len_q15"] for ctx in layers]),
+        "act_len": max([qm.input_size, *qm.hidden_sizes]),
         "tanh_table": format_values(TANH_TABLE, 12),
         "tanh_pairs": format_values(tanh_pairs(), 8) if layout == "rows" else "",
         "input_scale_mul": format_floats(qm.input.scale_mul),
