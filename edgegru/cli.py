@@ -40,9 +40,7 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
 
     g = p.add_argument_group(f"{role} data (one of)")
     g.add_argument("data", nargs="?", help="a .ts, .csv or .npz file (formats: docs/data.md)")
-    g.add_argument(
-        "--builtin", choices=sorted(BUILTIN_TASKS), help="a built-in task, no files needed"
-    )
+    g.add_argument("--builtin", choices=sorted(BUILTIN_TASKS), help="a built-in task, no files needed")
     g.add_argument(
         "--series",
         metavar="FILE",
@@ -57,9 +55,7 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
     p.add_argument(
         "--samples", type=int, default=1000, help="sequences generated for --builtin (default 1000)"
     )
-    p.add_argument(
-        "--test", metavar="FILE", help="a held-out test file in the same format as the data"
-    )
+    p.add_argument("--test", metavar="FILE", help="a held-out test file in the same format as the data")
     p.set_defaults(data_required=required)
 
 
@@ -109,9 +105,7 @@ def _require_quantised(path: str, what: str):  # -> QuantizedModel
 
     model = load_any_model(path)
     if not isinstance(model, QuantizedModel):
-        raise EdgeGruError(
-            f"{path}: a float model; {what} needs a quantised one (edgegru quantize)"
-        )
+        raise EdgeGruError(f"{path}: a float model; {what} needs a quantised one (edgegru quantize)")
     return model
 
 
@@ -137,9 +131,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "  edgegru train --series sunspots_monthly.dat --window 24 --variant reset_before -o sun.egru",
     )
     add_data_args(p, "training")
-    p.add_argument(
-        "-o", "--output", default="model.egru", help="model file to write (default model.egru)"
-    )
+    p.add_argument("-o", "--output", default="model.egru", help="model file to write (default model.egru)")
     p.add_argument("--hidden", type=int, default=32, help="hidden units per layer (default 32)")
     p.add_argument("--layers", type=int, default=1, help="stacked GRU layers (default 1)")
     p.add_argument("--variant", default="reset_after", choices=["reset_after", "reset_before"],
@@ -147,15 +139,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
-    p.add_argument(
-        "--seed", type=int, default=0, help="random seed: same seed, same model (default 0)"
-    )
-    p.add_argument(
-        "--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)"
-    )
-    p.add_argument(
-        "--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)"
-    )
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same model (default 0)")
+    p.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)")
+    p.add_argument("--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)")
     p.add_argument(
         "--val-fraction",
         type=float,
@@ -315,9 +301,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.dtype == "int8":
         calib, _ = load_data(args)
         if calib is None:
-            raise EdgeGruError(
-                "--dtype int8 needs calibration data: give a file, --builtin or --series"
-            )
+            raise EdgeGruError("--dtype int8 needs calibration data: give a file, --builtin or --series")
         calibration = calib.x
     info = export_tflite(model, args.output, kind=args.kind, dtype=args.dtype, steps=args.steps,
                          calibration=calibration)  # fmt: skip
@@ -349,9 +333,7 @@ def _export_c(args: argparse.Namespace) -> int:
                 return fp.as_dict()
 
         elif budgets:
-            raise EdgeGruError(
-                "--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code"
-            )
+            raise EdgeGruError("--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code")
         else:
             print("footprint: not measured (arm-none-eabi-gcc not installed)")
     elif args.flash_budget is not None or args.ram_budget is not None:
@@ -380,9 +362,7 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="quantised model file")
     p.add_argument("--target", default="host", choices=["host", "cortex-m"])
     p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core (default cortex-m4)")
-    p.add_argument(
-        "--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm"
-    )
+    p.add_argument("--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm")
     p.add_argument(
         "--sequences",
         type=int,
@@ -437,9 +417,7 @@ def add_import(sub: argparse._SubParsersAction) -> None:
         "  edgegru import gru.onnx --head-kind classification -o gru.egru",
     )
     p.add_argument("onnx", help="an .onnx file with a GRU op")
-    p.add_argument(
-        "-o", "--output", default="model.egru", help="model file to write (default model.egru)"
-    )
+    p.add_argument("-o", "--output", default="model.egru", help="model file to write (default model.egru)")
     p.add_argument(
         "--head-kind",
         choices=["classification", "regression"],
@@ -458,9 +436,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def add_info(sub: argparse._SubParsersAction) -> None:
-    p = _parser(
-        sub, "info", "describe a model file", "  edgegru info bm.egru\n  edgegru info bm-int8.egru"
-    )
+    p = _parser(sub, "info", "describe a model file", "  edgegru info bm.egru\n  edgegru info bm-int8.egru")
     p.add_argument("model")
     p.set_defaults(handler=run_info)
 
@@ -483,9 +459,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--builtin", default="gestures", help="built-in task (default gestures)")
     p.add_argument("--out", default="edgegru-demo", help="output directory (default edgegru-demo)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    p.add_argument(
-        "--cpu", default="cortex-m4", help="Cortex-M core of the C export (default cortex-m4)"
-    )
+    p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core of the C export (default cortex-m4)")
     p.set_defaults(handler=run_demo)
 
 

@@ -132,9 +132,7 @@ def _worst_stack(ci_text: str, root: str) -> int:
     def depth(name: str, seen: frozenset[str]) -> int:
         if name in seen:
             raise EdgeGruError(f"recursion through {name} in the generated C")
-        return frames.get(name, 0) + max(
-            (depth(c, seen | {name}) for c in calls.get(name, [])), default=0
-        )
+        return frames.get(name, 0) + max((depth(c, seen | {name}) for c in calls.get(name, [])), default=0)
 
     roots = [t for t in frames if t == root or t.endswith(":" + root)]
     if not roots:
@@ -174,9 +172,7 @@ def measure_footprint(
             f"compile the model for {cpu}",
         )
         state_obj = d / "state_size.o"
-        run_tool(
-            ["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state"
-        )
+        run_tool(["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state")
         text, data, _bss = _size(obj)
         code, constants = _split_text(obj)
         state = _read_const_u32(state_obj, "edgegru_state_size")
@@ -188,9 +184,7 @@ def measure_footprint(
 
 
 def _size(obj: Path) -> tuple[int, int, int]:
-    out = subprocess.run(
-        ["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines()[1:]:
         found = _SIZE_LINE.match(line)
         if found:
@@ -235,9 +229,7 @@ def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
     return flash_limit, ram_limit
 
 
-def check_budget(
-    fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel
-) -> None:
+def check_budget(fp: Footprint, flash_budget: int | None, ram_budget: int | None, qm: QuantizedModel) -> None:
     """Refuse an export that does not fit, saying by how much and what to shrink."""
     hints = "shrink the hidden size or use fewer layers"
     if flash_budget is not None and fp.flash > flash_budget:
@@ -356,13 +348,13 @@ def count_step_instructions(
         runs = []
         for k in (steps, 2 * steps):
             blocks: dict[int, int] = {}
-            total = count_instructions(target, elf, patches={"bench_steps": k.to_bytes(4, "little")}, blocks=blocks)
+            total = count_instructions(
+                target, elf, patches={"bench_steps": k.to_bytes(4, "little")}, blocks=blocks
+            )
             runs.append((total, blocks))
         chains = _inline_chains(elf, sorted(runs[1][1]))
     diff = {a: n - runs[0][1].get(a, 0) for a, n in runs[1][1].items()}
-    in_kernels = sum(
-        n for a, n in diff.items() if any(KERNEL_FUNCTIONS.match(f) for f in chains.get(a, []))
-    )
+    in_kernels = sum(n for a, n in diff.items() if any(KERNEL_FUNCTIONS.match(f) for f in chains.get(a, [])))
     return InstructionCount(
         target.cpu,
         kernels_used(target, portable),

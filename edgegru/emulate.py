@@ -186,18 +186,12 @@ def build_firmware(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise EdgeGruError(
-            f"{GCC} did not finish within {COMPILE_TIMEOUT_S} s building {elf}"
-        ) from None
+        raise EdgeGruError(f"{GCC} did not finish within {COMPILE_TIMEOUT_S} s building {elf}") from None
     if result.returncode != 0:
         elf.unlink(missing_ok=True)
         log = result.stderr + result.stdout
-        first_error = next(
-            (line for line in log.splitlines() if "error:" in line), log.strip()[:200]
-        )
-        raise FirmwareBuildError(
-            f"{GCC} failed building {elf.name} for {target.cpu}: {first_error}", log
-        )
+        first_error = next((line for line in log.splitlines() if "error:" in line), log.strip()[:200])
+        raise FirmwareBuildError(f"{GCC} failed building {elf.name} for {target.cpu}: {first_error}", log)
     return elf
 
 

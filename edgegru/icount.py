@@ -90,9 +90,7 @@ class ElfImage:
         phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 42)
         segments = []
         for i in range(phnum):
-            p_type, offset, vaddr, paddr, filesz = struct.unpack_from(
-                "<5I", data, phoff + i * phentsize
-            )
+            p_type, offset, vaddr, paddr, filesz = struct.unpack_from("<5I", data, phoff + i * phentsize)
             if p_type == 1:  # PT_LOAD
                 segments.append(_Segment(paddr, vaddr, data[offset : offset + filesz]))
         sections = [struct.unpack_from("<10I", data, shoff + i * shentsize) for i in range(shnum)]
@@ -162,9 +160,7 @@ def count_instructions(
     return run.result(Path(elf).name)
 
 
-def boot(
-    target: Target | str, elf: Path, patches: Mapping[str, bytes] | None = None
-) -> tuple[Any, int]:
+def boot(target: Target | str, elf: Path, patches: Mapping[str, bytes] | None = None) -> tuple[Any, int]:
     """A unicorn CPU with ``elf`` loaded as if flashed, at reset: (emulator, entry).
 
     The stack pointer is set from the vector table; start it with
@@ -184,9 +180,7 @@ def boot(
     for origin, length in [*regions, _SCS_PAGE]:
         uc.mem_map(origin, length)
     for seg in image.segments:
-        if not any(
-            o <= seg.load_address and seg.load_address + len(seg.data) <= o + n for o, n in regions
-        ):
+        if not any(o <= seg.load_address and seg.load_address + len(seg.data) <= o + n for o, n in regions):
             raise EdgeGruError(
                 f"{elf}: segment at {seg.load_address:#x} lies outside the memory map of "
                 f"{target.cpu}; was it built for another target?"
@@ -226,8 +220,7 @@ class _Run:
         pc = uc.reg_read(self.arm.UC_ARM_REG_PC)
         uc.emu_stop()
         is_semihosting = (
-            number == _EXCP_BKPT
-            and int.from_bytes(uc.mem_read(pc & ~1, 2), "little") == _SEMIHOSTING_BKPT
+            number == _EXCP_BKPT and int.from_bytes(uc.mem_read(pc & ~1, 2), "little") == _SEMIHOSTING_BKPT
         )
         if not is_semihosting:
             name = _EXCEPTION_NAMES.get(number, f"exception {number}")
@@ -264,9 +257,7 @@ def _apply_patches(uc: Any, image: ElfImage, elf: Path, patches: Mapping[str, by
         if symbol is None:
             raise EdgeGruError(f"{elf}: no symbol {name!r} to patch")
         if len(value) > symbol.size:
-            raise EdgeGruError(
-                f"{elf}: patch for {name!r} is {len(value)} bytes, the variable {symbol.size}"
-            )
+            raise EdgeGruError(f"{elf}: patch for {name!r} is {len(value)} bytes, the variable {symbol.size}")
         uc.mem_write(image.load_address_of(symbol.address), bytes(value))
 
 

@@ -135,15 +135,11 @@ class Model:
         if self.head is not None:
             head = self.head
             if head.kind not in ("classification", "regression"):
-                raise EdgeGruError(
-                    f"head.kind {head.kind!r}: expected classification or regression"
-                )
+                raise EdgeGruError(f"head.kind {head.kind!r}: expected classification or regression")
             if head.weight.ndim != 2 or head.weight.shape[1] != size:
                 raise EdgeGruError(f"head.weight: shape {head.weight.shape}, expected (C, {size})")
             if head.bias.shape != (head.weight.shape[0],):
-                raise EdgeGruError(
-                    f"head.bias: shape {head.bias.shape}, expected ({head.weight.shape[0]},)"
-                )
+                raise EdgeGruError(f"head.bias: shape {head.bias.shape}, expected ({head.weight.shape[0]},)")
             for name in ("weight", "bias"):
                 if not np.all(np.isfinite(getattr(head, name))):
                     raise EdgeGruError(f"head.{name}: holds NaN or Inf")

@@ -118,9 +118,7 @@ class Board:
             "CPU revision\t: {r}\n\n"
         )
         cores = "".join(
-            core.format(
-                i=i, f=self.features, v=self.cpu_variant, p=self.cpu_part, r=self.cpu_revision
-            )
+            core.format(i=i, f=self.features, v=self.cpu_variant, p=self.cpu_part, r=self.cpu_revision)
             for i in range(4)
         )
         return f"{cores}Revision\t: {self.revision}\nModel\t\t: {self.title}\n"
@@ -149,9 +147,7 @@ def require_tools(*tools: str) -> None:
     """EdgeGruError naming every missing tool and the package that provides it."""
     missing = [f"{t} ({INSTALL_HINTS[t]})" for t in tools if shutil.which(t) is None]
     if missing:
-        raise EdgeGruError(
-            f"the emulated Raspberry Pi needs tools not found on PATH: {', '.join(missing)}"
-        )
+        raise EdgeGruError(f"the emulated Raspberry Pi needs tools not found on PATH: {', '.join(missing)}")
 
 
 def qemu_command(board: Board) -> list[str]:
@@ -202,9 +198,7 @@ def apt_mirror(suite: str = SUITE, apt_dir: Path = Path("/etc/apt")) -> str:
             entries += _deb822_entries(path.read_text(errors="replace"))
         elif (path.suffix == ".list" or path.name == "sources.list") and path.is_file():
             entries += _one_line_entries(path.read_text(errors="replace"))
-    usable = [
-        (uris, suites) for uris, suites in entries if uris and not uris[0].startswith("cdrom:")
-    ]
+    usable = [(uris, suites) for uris, suites in entries if uris and not uris[0].startswith("cdrom:")]
     for wanted in (lambda s: s == suite, lambda s: "-" not in s):
         for uris, suites in usable:
             if any(wanted(s) for s in suites):
@@ -374,9 +368,7 @@ def _run(cmd: list[str], what: str, timeout: float = 1800) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EdgeGruError(
-            f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f} s"
-        ) from None
+        raise EdgeGruError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("E:") or "error" in ln.lower()]
@@ -408,9 +400,7 @@ def run_python(
     require_tools(QEMU)
     with tempfile.TemporaryDirectory(prefix="edgegru-pi-") as stage:
         package = Path(__file__).resolve().parent
-        shutil.copytree(
-            package, Path(stage) / "edgegru", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(package, Path(stage) / "edgegru", ignore=shutil.ignore_patterns("__pycache__"))
         env = {
             "PYTHONPATH": os.pathsep.join([str(pi.site), stage]),
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -418,9 +408,7 @@ def run_python(
         }
         cmd = [*qemu_command(target), "-L", str(pi.view(target)), str(pi.python), "-S", *args]
         # Without text to send, stdin is empty rather than the caller's terminal.
-        feed: dict[str, Any] = (
-            {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
-        )
+        feed: dict[str, Any] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
         try:
             return subprocess.run(
                 cmd, env=env, cwd=stage, capture_output=True, text=True, timeout=timeout, **feed
@@ -460,9 +448,7 @@ def verify_pi_c(
             f"run the harness under {QEMU}",
         )
 
-    return verify_with(
-        qm, x, f"aarch64 {target.name} ({target.cpu}, {QEMU})", build_and_run, workdir
-    )
+    return verify_with(qm, x, f"aarch64 {target.name} ({target.cpu}, {QEMU})", build_and_run, workdir)
 
 
 # Benchmark ------------------------------------------------------------------------------------
@@ -528,18 +514,14 @@ def pi_bench(
     if steps < 10:
         raise EdgeGruError(f"steps {steps}: expected at least 10")
     pi = ensure_root(log)
-    model = random_model(
-        input_size, list(hidden_sizes), "reset_after", head="classification", seed=0
-    )
+    model = random_model(input_size, list(hidden_sizes), "reset_after", head="classification", seed=0)
     rng = np.random.default_rng(0)
     calibration = rng.standard_normal((16, 50, input_size))
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgegru-pi-bench-") as tmp:
         directory = Path(tmp)
         csv = directory / "steps.csv"
-        lines = (
-            ",".join(f"{v:.6f}" for v in row) for row in rng.standard_normal((steps, input_size))
-        )
+        lines = (",".join(f"{v:.6f}" for v in row) for row in rng.standard_normal((steps, input_size)))
         csv.write_text("\n".join(lines) + "\n")
         for dtype in ("float32", "int8"):
             log(f"timing LiteRT {dtype} ...")
@@ -553,12 +535,8 @@ def pi_bench(
         qm = quantize(model, calibrate(model, calibration))
         report = verify_pi_c(qm, random_stimulus(qm, 6, 64), board=board)
         if not report.ok:
-            raise EdgeGruError(
-                f"the generated C is not bit-exact on the emulated Pi: {report.first}"
-            )
-        pi_c = _time_c(
-            qm, directory / "pi", lambda s, e: cross_compile(s, e, target), qemu_command(target)
-        )
+            raise EdgeGruError(f"the generated C is not bit-exact on the emulated Pi: {report.first}")
+        pi_c = _time_c(qm, directory / "pi", lambda s, e: cross_compile(s, e, target), qemu_command(target))
         host_c = _time_c(qm, directory / "host", _host_compile, [])
         rows.append(BenchRow("generated C: <prefix>_step, int16 state, -O2", pi_c, host_c))
     return rows
@@ -581,9 +559,7 @@ def _median_us(proc: subprocess.CompletedProcess[str]) -> float:
 
 
 def _host_compile(sources: Sequence[Path], exe: Path) -> None:
-    run_tool(
-        ["gcc", *STRICT_FLAGS, "-O2", *map(str, sources), "-o", str(exe)], "compile the C benchmark"
-    )
+    run_tool(["gcc", *STRICT_FLAGS, "-O2", *map(str, sources), "-o", str(exe)], "compile the C benchmark")
 
 
 def _time_c(
@@ -598,21 +574,15 @@ def _time_c(
     for name, text in render(qm, prefix, C_LAYOUT).files.items():
         (directory / name).write_text(text)
     harness = (
-        environment()
-        .get_template("bench_host.c.j2")
-        .render(p=prefix, P=prefix.upper(), version=__version__)
+        environment().get_template("bench_host.c.j2").render(p=prefix, P=prefix.upper(), version=__version__)
     )
     (directory / f"{prefix}_bench.c").write_text(harness)
     exe = directory / "bench"
     compile_c([directory / f"{prefix}.c", directory / f"{prefix}_bench.c"], exe)
-    proc = subprocess.run(
-        [*runner, str(exe), "7", "2e7"], capture_output=True, text=True, timeout=600
-    )
+    proc = subprocess.run([*runner, str(exe), "7", "2e7"], capture_output=True, text=True, timeout=600)
     times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
     if proc.returncode != 0 or len(times) != 7:
-        raise EdgeGruError(
-            f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}"
-        )
+        raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")
     return statistics.median(times) / 1e3
 
 
@@ -638,9 +608,7 @@ def format_bench(rows: Sequence[BenchRow], board: str) -> str:
 
 def _add_commands(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="pi_command", required=True)
-    commands.add_parser(
-        "setup", help="build (or find) the cached emulated Pi root and print its path"
-    )
+    commands.add_parser("setup", help="build (or find) the cached emulated Pi root and print its path")
     bench = commands.add_parser(
         "bench",
         help="per-step cost of LiteRT (float32, int8) and the generated C on the emulated Pi",
@@ -653,9 +621,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--hidden", default="32", help="comma-separated hidden sizes, one per layer (default 32)"
     )
-    bench.add_argument(
-        "--steps", type=int, default=2000, help="steps LiteRT is timed over (default 2000)"
-    )
+    bench.add_argument("--steps", type=int, default=2000, help="steps LiteRT is timed over (default 2000)")
 
 
 def add_pi_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -682,9 +648,7 @@ def run_pi(args: argparse.Namespace) -> int:
         hidden = [int(h) for h in args.hidden.split(",")]
     except ValueError:
         raise EdgeGruError(f"--hidden {args.hidden!r}: expected comma-separated integers") from None
-    rows = pi_bench(
-        board=args.board, input_size=args.input_size, hidden_sizes=hidden, steps=args.steps
-    )
+    rows = pi_bench(board=args.board, input_size=args.input_size, hidden_sizes=hidden, steps=args.steps)
     print(f"model: D={args.input_size}, hidden {hidden}, reset_after, 3-class head; one thread")
     print(
         "wall-clock medians; emulated figures are only indicative of a real Pi (QEMU slows "
@@ -696,9 +660,7 @@ def run_pi(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m edgegru.pi setup|bench``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m edgegru.pi", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m edgegru.pi", description=__doc__.splitlines()[0])
     _add_commands(parser)
     args = parser.parse_args(argv)
     try:

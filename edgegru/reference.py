@@ -67,9 +67,7 @@ def forward(
         x = x[None]
     batch, steps, _ = x.shape
     if normalise and model.normalisation is not None:
-        x = (x - model.normalisation.mean.astype(np.float64)) / model.normalisation.std.astype(
-            np.float64
-        )
+        x = (x - model.normalisation.mean.astype(np.float64)) / model.normalisation.std.astype(np.float64)
     states = [
         np.zeros((batch, h)) if initial_state is None else np.asarray(initial_state[k], np.float64)
         for k, h in enumerate(model.hidden_sizes)

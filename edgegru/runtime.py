@@ -50,13 +50,11 @@ def load_interpreter() -> Any:
         raise EdgeGruError(interpreter_missing_message(litert_error, exc, np.__version__)) from None
 
 
-def interpreter_missing_message(
-    litert_error: Exception, tflite_error: Exception, numpy_version: str
-) -> str:
+def interpreter_missing_message(litert_error: Exception, tflite_error: Exception, numpy_version: str) -> str:
     """One line saying why no interpreter could be imported and how to get one."""
-    not_installed = isinstance(tflite_error, ModuleNotFoundError) and (
-        tflite_error.name or ""
-    ).startswith("tflite_runtime")
+    not_installed = isinstance(tflite_error, ModuleNotFoundError) and (tflite_error.name or "").startswith(
+        "tflite_runtime"
+    )
     if not not_installed and int(numpy_version.split(".")[0]) >= 2:
         return (
             f"tflite_runtime failed to import ({tflite_error}): tflite-runtime 2.14 needs "
@@ -157,13 +155,10 @@ class StreamingModel:
         except (ValueError, RuntimeError) as exc:
             raise EdgeGruError(f"{path}: the TFLite interpreter cannot load it ({exc})") from None
         except KeyError as exc:
-            raise EdgeGruError(
-                f"{path}: has no tensor {exc} named in its edgegru metadata"
-            ) from None
+            raise EdgeGruError(f"{path}: has no tensor {exc} named in its edgegru metadata") from None
         if self._x.shape != (1, self.input_size):
             raise EdgeGruError(
-                f"{path}: input x has shape {self._x.shape}, its metadata says "
-                f"(1, {self.input_size})"
+                f"{path}: input x has shape {self._x.shape}, its metadata says (1, {self.input_size})"
             )
         self.latencies: list[float] = []
         self.reset()
@@ -256,9 +251,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--latency", action="store_true", help="report median and p99 step latency at the end"
     )
-    parser.add_argument(
-        "--reset-on-blank", action="store_true", help="a blank line resets the hidden state"
-    )
+    parser.add_argument("--reset-on-blank", action="store_true", help="a blank line resets the hidden state")
 
 
 def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -342,8 +335,7 @@ def _report_latency(model: StreamingModel) -> None:
         return
     median, p99 = model.latency_summary()
     print(
-        f"latency: {len(model.latencies)} steps, median {median * 1e6:.1f} us, "
-        f"p99 {p99 * 1e6:.1f} us",
+        f"latency: {len(model.latencies)} steps, median {median * 1e6:.1f} us, p99 {p99 * 1e6:.1f} us",
         file=sys.stderr,
     )
 

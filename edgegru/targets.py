@@ -167,6 +167,4 @@ def get_target(cpu: str) -> Target:
     try:
         return TARGETS[cpu]
     except KeyError:
-        raise EdgeGruError(
-            f"unknown target {cpu!r}: expected one of {', '.join(TARGETS)}"
-        ) from None
+        raise EdgeGruError(f"unknown target {cpu!r}: expected one of {', '.join(TARGETS)}") from None

@@ -91,9 +91,7 @@ class TorchGRU(nn.Module):
         """Output at each sequence's last valid step: (B, C)."""
         h = (x - self.mean) / self.std
         if self.fused is not None:
-            packed = nn.utils.rnn.pack_padded_sequence(
-                h, lengths, batch_first=True, enforce_sorted=False
-            )
+            packed = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
             _, h_n = self.fused(packed)
             return self.head(h_n[-1])
         mask = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).to(x.dtype)
@@ -162,9 +160,7 @@ def from_torch(
     """
     if isinstance(gru, nn.GRU):
         if gru.bidirectional:
-            raise EdgeGruError(
-                "nn.GRU(bidirectional=True) is not supported: edgegru streams forward"
-            )
+            raise EdgeGruError("nn.GRU(bidirectional=True) is not supported: edgegru streams forward")
         if getattr(gru, "proj_size", 0):
             raise EdgeGruError("nn.GRU(proj_size=...) is not supported")
         if not gru.bias:

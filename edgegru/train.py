@@ -46,9 +46,7 @@ class TrainConfig:
             raise EdgeGruError(f"--variant {self.variant}: expected one of {', '.join(VARIANTS)}")
         for name in ("hidden", "layers", "epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise EdgeGruError(
-                    f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1"
-                )
+                raise EdgeGruError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1")
         if self.lr <= 0:
             raise EdgeGruError(f"--lr {self.lr}: expected > 0")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -137,9 +135,7 @@ def train(
         )
     task = _Task(ds)
     mean, std = channel_stats(ds)
-    net = TorchGRU(
-        ds.input_size, [config.hidden] * config.layers, config.variant, ds.output_size, mean, std
-    )
+    net = TorchGRU(ds.input_size, [config.hidden] * config.layers, config.variant, ds.output_size, mean, std)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     x_all, len_all, y_all = torch.as_tensor(ds.x), torch.as_tensor(ds.lengths), task.targets(ds)
     generator = torch.Generator().manual_seed(config.seed)

@@ -103,16 +103,13 @@ def expected(qm: QuantizedModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return states, (trace.logits if trace.logits is not None else last_q15)
 
 
-def read_output(
-    path: Path, qm: QuantizedModel, sequences: int, steps: int
-) -> tuple[np.ndarray, np.ndarray]:
+def read_output(path: Path, qm: QuantizedModel, sequences: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     total = sum(qm.hidden_sizes)
     record = np.dtype([("h", "<i2", (total,)), ("out", "<i4", (output_size(qm),))])
     data = path.read_bytes() if path.exists() else b""
     if len(data) != record.itemsize * sequences * steps:
         raise EdgeGruError(
-            f"{path}: the harness wrote {len(data)} bytes, expected "
-            f"{record.itemsize * sequences * steps}"
+            f"{path}: the harness wrote {len(data)} bytes, expected {record.itemsize * sequences * steps}"
         )
     rec = np.frombuffer(data, dtype=record).reshape(sequences, steps)
     return rec["h"].astype(np.int64), rec["out"].astype(np.int64)
@@ -138,9 +135,7 @@ def compare(
             first = Mismatch(s, t, where, int(want_states[s, t, flat]), int(got_states[s, t, flat]))
         else:
             c = int(np.argmax(diff_outputs[s, t]))
-            first = Mismatch(
-                s, t, f"output {c}", int(want_outputs[s, t, c]), int(got_outputs[s, t, c])
-            )
+            first = Mismatch(s, t, f"output {c}", int(want_outputs[s, t, c]), int(got_outputs[s, t, c]))
     return VerifyReport(
         target=target,
         sequences=x.shape[0],
@@ -170,9 +165,7 @@ def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: float 
         raise EdgeGruError(f"{what}: {cmd[0]} did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
-        first_error = next(
-            (ln for ln in detail if "error" in ln.lower()), detail[0] if detail else ""
-        )
+        first_error = next((ln for ln in detail if "error" in ln.lower()), detail[0] if detail else "")
         raise EdgeGruError(f"{what} failed (exit {proc.returncode}): {first_error.strip()}")
 
 

@@ -37,9 +37,7 @@ def _bad(capsys, *args: str) -> str:
 
 
 def _write_ts(path, rows: list[str], labels="a b") -> None:
-    header = (
-        f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
-    )
+    header = f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
     path.write_text(header + "\n".join(rows) + "\n")
 
 
@@ -95,12 +93,7 @@ def test_whole_chain_from_the_cli(tmp_path, capsys):
     assert main(["quantize", m, *args, "-o", q]) == 0
     assert "int8" in capsys.readouterr().out
     assert main(["export", q, "--target", "c99", "-o", str(tmp_path / "c")]) == 0
-    assert (
-        main(
-            ["export", q, "--target", "cortex-m", "--cpu", "cortex-m7", "-o", str(tmp_path / "m7")]
-        )
-        == 0
-    )
+    assert main(["export", q, "--target", "cortex-m", "--cpu", "cortex-m7", "-o", str(tmp_path / "m7")]) == 0
     assert (tmp_path / "m7" / "model_footprint.json").exists()
     assert main(["export", m, "--target", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
     assert main(["export", m, "--target", "tflite", "-o", str(tmp_path / "m.tflite")]) == 0

@@ -47,12 +47,8 @@ def test_footprint_within_targets():
 def test_budget_refusal_says_by_how_much():
     qm = make_qmodel(6, [32], "reset_after", "classification", 16)
     fp = measure_footprint(qm, "cortex-m0plus")
-    with pytest.raises(
-        EdgeGruError, match=r"over the --flash-budget of 1000 on cortex-m0plus: shrink"
-    ):
+    with pytest.raises(EdgeGruError, match=r"over the --flash-budget of 1000 on cortex-m0plus: shrink"):
         check_budget(fp, 1000, None, qm)
-    with pytest.raises(
-        EdgeGruError, match=r"bytes of RAM .* over the --ram-budget of 100 .*int8 state"
-    ):
+    with pytest.raises(EdgeGruError, match=r"bytes of RAM .* over the --ram-budget of 100 .*int8 state"):
         check_budget(fp, None, 100, qm)
     check_budget(fp, fp.flash, fp.ram, qm)  # exactly fitting is fine

@@ -20,9 +20,7 @@ from edgegru.data.dataset import valid_mask
 from edgegru.errors import EdgeGruError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"public datasets not found at {SHARED}"
-)
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"public datasets not found at {SHARED}")
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -87,9 +87,7 @@ def test_fault_exit_codes_come_from_the_header() -> None:
 # --- building and running under QEMU ----------------------------------------------------
 
 
-def test_semihosted_file_io_on_every_target(
-    target: Target, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_semihosted_file_io_on_every_target(target: Target, tmp_path_factory: pytest.TempPathFactory) -> None:
     elf = _build(tmp_path_factory, target.cpu, "sum_int16")
     work = tmp_path_factory.mktemp(f"{target.cpu}-run")
     values = np.random.default_rng(7).integers(-32768, 32768, size=1000).astype("<i2")
@@ -108,9 +106,7 @@ def test_semihosted_file_io_on_every_target(
     assert mean == np.float32(np.float32(v.sum()) / np.float32(1000))
 
 
-def test_simd_extensions_match_the_table(
-    target: Target, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_simd_extensions_match_the_table(target: Target, tmp_path_factory: pytest.TempPathFactory) -> None:
     """gcc's flags enable MVE/DSP exactly where the table says, and they run on the board."""
     elf = _build(tmp_path_factory, target.cpu, "simd_dot")
     result = emulate.run_qemu(target, elf, cwd=elf.parent)
@@ -198,9 +194,7 @@ def _steps(n: int) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("cpu", COUNTED_TARGETS)
-def test_instruction_count_is_exact_and_linear(
-    cpu: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_instruction_count_is_exact_and_linear(cpu: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     elf = _build(tmp_path_factory, cpu, "icount_loop", bench=True)
     k = 1000
     c0, ck, c2k = (icount.count_instructions(cpu, elf, patches=_steps(n)) for n in (0, k, 2 * k))
@@ -226,9 +220,7 @@ def test_instruction_count_limits_and_errors(tmp_path_factory: pytest.TempPathFa
     with pytest.raises(EdgeGruError, match="did not exit within 500 instructions"):
         icount.count_instructions("cortex-m4", elf, max_instructions=500, patches=_steps(10**6))
     with pytest.raises(EdgeGruError, match="exited with code 3"):
-        icount.count_instructions(
-            "cortex-m4", elf, patches={"bench_exit_code": (3).to_bytes(4, "little")}
-        )
+        icount.count_instructions("cortex-m4", elf, patches={"bench_exit_code": (3).to_bytes(4, "little")})
     with pytest.raises(EdgeGruError, match="zero-initialised"):
         icount.count_instructions("cortex-m4", elf, patches={"bench_sink": b"\1"})
     with pytest.raises(EdgeGruError, match="no symbol 'nope'"):
@@ -252,7 +244,5 @@ def test_instruction_count_reports_semihosting_and_crashes(
         icount.count_instructions("cortex-m4", elf)
     # Without arguments the crash fixture executes an undefined instruction.
     elf = _build(tmp_path_factory, "cortex-m4", "crash", bench=True)
-    with pytest.raises(
-        EdgeGruError, match=r"crashed under unicorn at pc=0x[0-9a-f]+: Invalid instruction"
-    ):
+    with pytest.raises(EdgeGruError, match=r"crashed under unicorn at pc=0x[0-9a-f]+: Invalid instruction"):
         icount.count_instructions("cortex-m4", elf)

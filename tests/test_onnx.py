@@ -38,18 +38,14 @@ def _model(variant: str, layers: int, head: str | None, norm: bool, seed: int = 
 
 
 def _inputs(model: Model, batch: int = 3, steps: int = 64, seed: int = 1) -> np.ndarray:
-    return (
-        np.random.default_rng(seed).normal(size=(batch, steps, model.input_size)).astype(np.float32)
-    )
+    return np.random.default_rng(seed).normal(size=(batch, steps, model.input_size)).astype(np.float32)
 
 
 def _run_with_hidden(path: Path, feeds: dict[str, np.ndarray], layers: int) -> dict:
     """Run onnxruntime, also exposing each layer's documented ``hidden{k}`` tensor."""
     proto = onnx.load(str(path))
     for k in range(layers):
-        proto.graph.output.append(
-            helper.make_tensor_value_info(f"hidden{k}", TensorProto.FLOAT, None)
-        )
+        proto.graph.output.append(helper.make_tensor_value_info(f"hidden{k}", TensorProto.FLOAT, None))
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(None, feeds), strict=True))
@@ -328,11 +324,7 @@ def _gru_file(
         *(extra or []),
     ]
     gru_inputs = ["X", "W", "R", "", sequence_lens, initial_h]
-    nodes = [
-        helper.make_node(
-            "GRU", gru_inputs, ["Y", "Y_h"], name="gru1", hidden_size=3, **(attrs or {})
-        )
-    ]
+    nodes = [helper.make_node("GRU", gru_inputs, ["Y", "Y_h"], name="gru1", hidden_size=3, **(attrs or {}))]
     final = "Y"
     if after:
         nodes.append(helper.make_node(after, ["Y"], ["Z"], name="odd"))

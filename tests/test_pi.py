@@ -279,18 +279,14 @@ def test_mirror_comes_from_the_apt_sources(tmp_path):
         apt_mirror("bookworm", tmp_path)
     # On this machine the mirror is whatever apt uses, not a built-in address.
     apt = Path("/etc/apt")
-    texts = [
-        p.read_text() for p in [apt / "sources.list", *apt.glob("sources.list.d/*")] if p.is_file()
-    ]
+    texts = [p.read_text() for p in [apt / "sources.list", *apt.glob("sources.list.d/*")] if p.is_file()]
     assert any(apt_mirror() in text for text in texts)
 
 
 def test_an_incomplete_root_is_not_used(pi_root, tmp_path):
     spec = recipe()
     assert pi_root.is_complete(spec)
-    assert (pi_root.view(BOARDS["pi4"]) / "proc" / "cpuinfo").read_text().count(
-        "CPU part\t: 0xd08"
-    ) == 4
+    assert (pi_root.view(BOARDS["pi4"]) / "proc" / "cpuinfo").read_text().count("CPU part\t: 0xd08") == 4
     partial = PiRoot(tmp_path)
     (tmp_path / "root").mkdir()
     assert not partial.is_complete(spec)  # no recipe.json: an interrupted build

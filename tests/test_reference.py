@@ -14,9 +14,7 @@ from edgegru.reference import forward
 from edgegru.torch_bridge import TorchGRU, from_torch
 
 
-@pytest.mark.parametrize(
-    ("layers", "d", "h"), [(1, 1, 1), (1, 6, 32), (2, 5, 17), (3, 12, 24), (2, 33, 64)]
-)
+@pytest.mark.parametrize(("layers", "d", "h"), [(1, 1, 1), (1, 6, 32), (2, 5, 17), (3, 12, 24), (2, 33, 64)])
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_reset_after_matches_torch(layers, d, h, batch_first):
     torch.manual_seed(layers * 100 + d)

@@ -142,9 +142,7 @@ def test_int8_streaming_equals_sequence_model_exactly(models):
     y = stream.run(x)
 
     x_info, y_info = seq.inputs[0], seq.outputs[0]
-    xq = np.clip(
-        np.rint(model.normalisation.apply(x) / x_info.scale) + x_info.zero_point, -128, 127
-    )
+    xq = np.clip(np.rint(model.normalisation.apply(x) / x_info.scale) + x_info.zero_point, -128, 127)
     runner = Interpreter(model_path=str(seq.path)).get_signature_runner("serving_default")
     out = runner(x=xq.astype(np.int8)[None])
     expected = (out["y"][0].astype(np.float64) - y_info.zero_point) * y_info.scale
@@ -192,9 +190,7 @@ def plain_tflite(metadata: dict[str, bytes]) -> bytes:
             "metadata is incomplete (no 'kind')",
         ),
         (
-            plain_tflite(
-                {"edgegru": b'{"format": "edgegru-tflite", "format_version": 1, "kind": "step"}'}
-            ),
+            plain_tflite({"edgegru": b'{"format": "edgegru-tflite", "format_version": 1, "kind": "step"}'}),
             "metadata is incomplete",
         ),
         ("sequence", "is an edgegru sequence model"),
@@ -294,9 +290,7 @@ def test_cli_file_input_skips_bad_lines_and_matches_streaming_model(models, tmp_
 
 def test_cli_stop_on_bad_line(models):
     rows = csv_lines(raw_inputs(models["model"], 3))
-    out = run_cli(
-        str(models["int8"]), "--on-bad-line", "stop", stdin="\n".join([rows[0], "oops", rows[1]])
-    )
+    out = run_cli(str(models["int8"]), "--on-bad-line", "stop", stdin="\n".join([rows[0], "oops", rows[1]]))
     assert out.returncode == 1
     assert out.stdout.splitlines()[0].startswith("1,class")
     assert len(out.stdout.splitlines()) == 1

@@ -20,9 +20,7 @@ try:
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 except ImportError as exc:  # a missing tool must fail, not skip
-    raise RuntimeError(
-        f"these tests need ai-edge-litert: pip install 'edgegru[tflite]' ({exc})"
-    ) from exc
+    raise RuntimeError(f"these tests need ai-edge-litert: pip install 'edgegru[tflite]' ({exc})") from exc
 
 from edgegru.backends.tflite_export import export_tflite
 from edgegru.backends.tflite_read import read_metadata
@@ -45,8 +43,7 @@ def run_step_model(path, num_layers: int, x: np.ndarray) -> tuple[np.ndarray, li
     runner = Interpreter(model_path=str(path)).get_signature_runner("step")
     details = runner.get_input_details()
     state = {
-        f"h{k}": np.zeros(details[f"h{k}"]["shape"], details[f"h{k}"]["dtype"])
-        for k in range(num_layers)
+        f"h{k}": np.zeros(details[f"h{k}"]["shape"], details[f"h{k}"]["dtype"]) for k in range(num_layers)
     }
     ys, states = [], [[] for _ in range(num_layers)]
     for row in x:
@@ -145,9 +142,7 @@ def test_float_model_folds_normalisation_and_says_so(tmp_path):
 
 def export_int8_pair(tmp_path, model, steps: int):
     calibration = raw_inputs(model, 40, seed=7, batch=32)
-    step = export_tflite(
-        model, tmp_path / "q.tflite", dtype="int8", calibration=calibration, quiet=True
-    )
+    step = export_tflite(model, tmp_path / "q.tflite", dtype="int8", calibration=calibration, quiet=True)
     seq = export_tflite(
         model,
         tmp_path / "qs.tflite",
@@ -304,9 +299,7 @@ def constant_bytes_in_file(path) -> int:
     """Bytes of every buffer except the metadata's, read back from the file."""
     m = load_model_t(path)
     meta_buffers = {entry.buffer for entry in m.metadata}
-    return sum(
-        len(b.data) for i, b in enumerate(m.buffers) if b.data is not None and i not in meta_buffers
-    )
+    return sum(len(b.data) for i, b in enumerate(m.buffers) if b.data is not None and i not in meta_buffers)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8"])
@@ -314,9 +307,7 @@ def constant_bytes_in_file(path) -> int:
 def test_step_model_size_budget(tmp_path, dtype, inputs, hidden):
     model = random_model(inputs, [hidden], "reset_after", head="classification", output_size=4)
     calibration = np.random.default_rng(0).normal(size=(8, 20, inputs))
-    info = export_tflite(
-        model, tmp_path / "m.tflite", dtype=dtype, calibration=calibration, quiet=True
-    )
+    info = export_tflite(model, tmp_path / "m.tflite", dtype=dtype, calibration=calibration, quiet=True)
     assert info.size == info.path.stat().st_size
     assert info.weight_bytes == constant_bytes_in_file(info.path)
     per_weight = 4 if dtype == "float32" else 1

@@ -72,12 +72,8 @@ def test_a_wrong_constant_is_caught(tmp_path):
         import subprocess
 
         sources = write_sources(tampered, directory, "m", "rows")
-        subprocess.run(
-            ["gcc", "-std=c99", "-O2", *map(str, sources), "-o", str(directory / "h")], check=True
-        )
-        subprocess.run(
-            [str(directory / "h"), str(input_path), str(directory / "output.bin")], check=True
-        )
+        subprocess.run(["gcc", "-std=c99", "-O2", *map(str, sources), "-o", str(directory / "h")], check=True)
+        subprocess.run([str(directory / "h"), str(input_path), str(directory / "output.bin")], check=True)
 
     report = verify_with(qm, random_stimulus(qm, 4, 50), "tampered", run)
     assert not report.ok

@@ -267,9 +267,7 @@ class ChainReader:
             node = consumers[0]
             handler = HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             if handler is None or list(node.input).count(cur) > 1:
-                self.graph.fail(
-                    f"{describe(node)} on the GRU data path is not supported ({SUPPORTED})"
-                )
+                self.graph.fail(f"{describe(node)} on the GRU data path is not supported ({SUPPORTED})")
             cur = handler(self, node, list(node.input).index(cur))
 
     # -- helpers ---------------------------------------------------------------
@@ -370,9 +368,7 @@ class ChainReader:
         self._require(bool(self.layers), node, "comes before any GRU")
         weight = self.graph.constant(node, 1, "B")
         hidden = self.layers[-1].hidden_size
-        self._require(
-            weight.ndim == 2 and weight.shape[0] == hidden, node, f"weight {weight.shape}"
-        )
+        self._require(weight.ndim == 2 and weight.shape[0] == hidden, node, f"weight {weight.shape}")
         self.head_weight = weight.T
         return node.output[0]
 
@@ -442,9 +438,7 @@ def _data_input(graph: OnnxGraph) -> str:
     return name
 
 
-def _head(
-    graph: OnnxGraph, reader: ChainReader, props: dict[str, str], kind: HeadKind | None
-) -> Head | None:
+def _head(graph: OnnxGraph, reader: ChainReader, props: dict[str, str], kind: HeadKind | None) -> Head | None:
     """The head, its kind from the caller, edgegru's metadata, or a class-axis op."""
     if reader.head_weight is None:
         if kind is not None:

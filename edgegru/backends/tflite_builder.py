@@ -87,9 +87,7 @@ class GraphBuilder:
         self._constants: dict[tuple[Any, ...], int] = {}
         self.constant_bytes = 0
 
-    def tensor(
-        self, name: str, shape: tuple[int, ...], dtype: Any, quant: QuantParams | None = None
-    ) -> int:
+    def tensor(self, name: str, shape: tuple[int, ...], dtype: Any, quant: QuantParams | None = None) -> int:
         """Add a non-constant tensor and return its index."""
         return self._add_tensor(name, shape, np.dtype(dtype), 0, quant)
 
@@ -103,9 +101,7 @@ class GraphBuilder:
             self._buffers[-1].data = data
             self.constant_bytes += data.size
             buffer_index = len(self._buffers) - 1
-            self._constants[key] = self._add_tensor(
-                name, array.shape, array.dtype, buffer_index, quant
-            )
+            self._constants[key] = self._add_tensor(name, array.shape, array.dtype, buffer_index, quant)
         return self._constants[key]
 
     def op(

@@ -92,9 +92,7 @@ class TfliteEmitter:
         )
         return out
 
-    def _fc_constants(
-        self, x: Value, weight: np.ndarray, bias: np.ndarray, role: str
-    ) -> tuple[int, int]:
+    def _fc_constants(self, x: Value, weight: np.ndarray, bias: np.ndarray, role: str) -> tuple[int, int]:
         if x.quant is None:
             w = self.builder.constant(f"{role}/weight", weight.astype(np.float32))
             b = self.builder.constant(f"{role}/bias", bias.astype(np.float32))
@@ -190,7 +188,5 @@ class TfliteEmitter:
         target = self.builder.constant(f"{name}/shape", np.array(shape, dtype=np.int32))
         options = schema.ReshapeOptionsT()
         options.newShape = list(shape)
-        self.builder.op(
-            Op.RESHAPE, [a.index, target], [out.index], (Options.ReshapeOptions, options)
-        )
+        self.builder.op(Op.RESHAPE, [a.index, target], [out.index], (Options.ReshapeOptions, options))
         return out

@@ -188,8 +188,7 @@ class NumpyEmitter:
 
     def split(self, a: np.ndarray, roles: Sequence[str]) -> list[np.ndarray]:
         return [
-            self._seen(part, role)
-            for part, role in zip(np.split(a, len(roles), axis=-1), roles, strict=True)
+            self._seen(part, role) for part, role in zip(np.split(a, len(roles), axis=-1), roles, strict=True)
         ]
 
 

@@ -40,9 +40,7 @@ class _Reader:
     def _unpack(self, fmt: str, pos: int) -> int:
         size = struct.calcsize(fmt)
         if pos < 0 or pos + size > len(self.blob):
-            raise MalformedTflite(
-                f"offset {pos} is past the end of the file ({len(self.blob)} bytes)"
-            )
+            raise MalformedTflite(f"offset {pos} is past the end of the file ({len(self.blob)} bytes)")
         return struct.unpack_from(fmt, self.blob, pos)[0]
 
     def field(self, table: int, field: int) -> int | None:

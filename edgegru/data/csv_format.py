@@ -69,9 +69,7 @@ def load_csv(path: Path, task: str | None, class_names: list[str] | None) -> Dat
 
     x, lengths = pad_sequences([np.stack(rows) for rows in sequences], name)
     if task == "regression":
-        y = np.stack(
-            [parse_floats(label, f"{p} target") for label, p in zip(labels, places, strict=True)]
-        )
+        y = np.stack([parse_floats(label, f"{p} target") for label, p in zip(labels, places, strict=True)])
         names = None
     else:
         y, names = encode_classes([lab[0] for lab in labels], places, None, class_names)
@@ -91,9 +89,7 @@ def _columns(header: list[str], name: str) -> tuple[int, int, list[int], list[in
     labels = [i for i, h in enumerate(header) if h == "label"]
     targets = [i for i, h in enumerate(header) if h.startswith("target")]
     if (labels and targets) or not (labels or targets):
-        raise EdgeGruError(
-            f"{name}: the header needs either a 'label' column or 'target...' columns"
-        )
+        raise EdgeGruError(f"{name}: the header needs either a 'label' column or 'target...' columns")
     special = {header.index("sequence"), header.index("step"), *labels, *targets}
     channels = [i for i in range(len(header)) if i not in special]
     if not channels:

@@ -40,16 +40,12 @@ def load_npz(path: Path, task: str | None, class_names: list[str] | None) -> Dat
         targets = y.astype(np.float64).reshape(len(y), -1)
         bad = np.argwhere(~np.isfinite(targets))
         if len(bad):
-            raise EdgeGruError(
-                f"{name}: y[{bad[0][0]}] is {targets[tuple(bad[0])]}, expected finite"
-            )
+            raise EdgeGruError(f"{name}: y[{bad[0][0]}] is {targets[tuple(bad[0])]}, expected finite")
         return Dataset(x, lengths, targets, task, None, name)
 
     task = resolve_task("classification", task, name)
     if y.ndim != 1 or y.dtype.kind not in "iubUS":
-        raise EdgeGruError(
-            f"{name}: y has shape {y.shape} and dtype {y.dtype}, expected (N,) class labels"
-        )
+        raise EdgeGruError(f"{name}: y has shape {y.shape} and dtype {y.dtype}, expected (N,) class labels")
     labels = [_label_text(v, i, file_classes, name) for i, v in enumerate(y.tolist())]
     places = [f"{name} y[{i}]" for i in range(len(y))]
     indices, names = encode_classes(labels, places, file_classes, class_names)

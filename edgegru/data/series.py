@@ -53,13 +53,9 @@ def _read_table(lines: list[str], path: Path) -> np.ndarray:
         where = f"{path.name} line {number}"
         year = int(tokens[0])
         if last_year is not None and year != last_year + 1:
-            raise EdgeGruError(
-                f"{where}: year {year} follows {last_year}, expected {last_year + 1}"
-            )
+            raise EdgeGruError(f"{where}: year {year} follows {last_year}, expected {last_year + 1}")
         if rows and len(rows[-1]) != 12:
-            raise EdgeGruError(
-                f"{where}: the row for {last_year} has {len(rows[-1])} values, expected 12"
-            )
+            raise EdgeGruError(f"{where}: the row for {last_year} has {len(rows[-1])} values, expected 12")
         if len(tokens) > 13:
             raise EdgeGruError(f"{where}: {len(tokens) - 1} values, expected at most 12")
         rows.append(parse_floats(tokens[1:], where))
@@ -83,9 +79,7 @@ def forecast_windows(series: np.ndarray, window: int, source: str = "series") ->
     if series.ndim != 1 or not np.all(np.isfinite(series)):
         raise EdgeGruError(f"{source}: expected a 1-D series of finite values")
     if window < 1 or len(series) <= window:
-        raise EdgeGruError(
-            f"{source}: window {window} needs 1 <= window < series length {len(series)}"
-        )
+        raise EdgeGruError(f"{source}: window {window} needs 1 <= window < series length {len(series)}")
     x = np.lib.stride_tricks.sliding_window_view(series[:-1], window)[:, :, None]
     return Dataset(
         x=x,

@@ -108,9 +108,7 @@ def _check_header(header: _Header, name: str) -> None:
     if header.classes is not None and header.regression:
         raise EdgeGruError(f"{name}: declares both '@classLabel true' and '@targetLabel true'")
     if header.classes is None and not header.regression:
-        raise EdgeGruError(
-            f"{name}: has no labels ('@classLabel true ...' or '@targetLabel true' expected)"
-        )
+        raise EdgeGruError(f"{name}: has no labels ('@classLabel true ...' or '@targetLabel true' expected)")
     if header.flags.get("univariate") and header.dimensions not in (None, 1):
         raise EdgeGruError(f"{name}: '@univariate true' contradicts '@dimensions'")
     if header.flags.get("univariate"):
@@ -119,9 +117,7 @@ def _check_header(header: _Header, name: str) -> None:
         header.series_length = None
 
 
-def _read_case(
-    line: str, where: str, header: _Header, previous: list[np.ndarray]
-) -> tuple[np.ndarray, str]:
+def _read_case(line: str, where: str, header: _Header, previous: list[np.ndarray]) -> tuple[np.ndarray, str]:
     """One data line -> ((T, D) values, label text), checked against the header."""
     *channels, label = line.split(":")
     if not channels:
@@ -129,15 +125,11 @@ def _read_case(
     expected_dims = header.dimensions or (previous[0].shape[1] if previous else None)
     if expected_dims is not None and len(channels) != expected_dims:
         raise EdgeGruError(f"{where}: {len(channels)} channels, expected {expected_dims}")
-    columns = [
-        parse_floats(text.split(","), f"{where} channel {c + 1}") for c, text in enumerate(channels)
-    ]
+    columns = [parse_floats(text.split(","), f"{where} channel {c + 1}") for c, text in enumerate(channels)]
     length = len(columns[0])
     for c, values in enumerate(columns):
         if len(values) != length:
-            raise EdgeGruError(
-                f"{where}: channel {c + 1} has {len(values)} values, channel 1 has {length}"
-            )
+            raise EdgeGruError(f"{where}: channel {c + 1} has {len(values)} values, channel 1 has {length}")
     if header.series_length is not None and length != header.series_length:
         raise EdgeGruError(f"{where}: {length} values, '@seriesLength' is {header.series_length}")
     label = label.strip()

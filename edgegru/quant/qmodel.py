@@ -178,8 +178,6 @@ class QuantizedModel:
             )
             if meta["state_bits"] not in STATE_BITS:
                 raise EdgeGruError(f"state_bits {meta['state_bits']}: expected 16 or 8")
-            return cls(
-                meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"]
-            )
+            return cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
         except KeyError as exc:
             raise EdgeGruError(f"{path}: quantised model file is missing field {exc}") from None

@@ -55,9 +55,7 @@ def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
     scale = (hi - lo) / 255.0
     zero_point = int(np.clip(round_half_away(-128 - lo / scale), -128, 127))
     d = model.input_size
-    mean = (
-        np.zeros(d) if model.normalisation is None else model.normalisation.mean.astype(np.float64)
-    )
+    mean = np.zeros(d) if model.normalisation is None else model.normalisation.mean.astype(np.float64)
     std = np.ones(d) if model.normalisation is None else model.normalisation.std.astype(np.float64)
     return InputQuantisation(
         scale=scale,
@@ -173,9 +171,7 @@ def quantize_head(head: Head) -> QuantizedHead:
     bias = round_half_away(head.bias.astype(np.float64) / (scale * 2.0**-15))
     worst = np.abs(bias) + np.abs(weight.astype(np.int64)).sum(axis=1) * 32768
     if worst.max() > INT32_MAX:
-        raise EdgeGruError(
-            "head: a logit could overflow int32 (bias too large for the weights' scale)"
-        )
+        raise EdgeGruError("head: a logit could overflow int32 (bias too large for the weights' scale)")
     return QuantizedHead(head.kind, weight, bias.astype(np.int32), scale, head.class_names)
 
 
