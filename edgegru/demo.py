@@ -57,9 +57,8 @@ def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     host = [verify_host(qm, x_test), verify_host(qm, random_stimulus(qm, 64, 100))]
     emulated = []
     if _arm_tools_present():
-        print(
-            f"[5/5] build the exported C for {cpu} ({kernels_used(target, False)} kernels) and run it under QEMU"
-        )
+        kernels = kernels_used(target, portable=False)
+        print(f"[5/5] build the exported C for {cpu} ({kernels} kernels) and run it under QEMU")
         emulated.append(verify_cortex_m(qm, x_test[:64], cpu))
     else:
         print("[5/5] skipped: arm-none-eabi-gcc or qemu-system-arm not installed (scripts/setup.sh)")
