@@ -14,7 +14,7 @@ from edgegru.quant.qmodel import QuantizedModel
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared() -> Path:
     """../shared/datasets, or a skip with the reason when this checkout has none."""
     if not SHARED.is_dir():
