@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.model import random_model
+from edgegru.data import Dataset, load_dataset
+from edgegru.model import Model, random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 
@@ -35,3 +36,24 @@ def make_qmodel(
     model = random_model(d, hidden, variant, head, 3, seed=seed, scale=scale)
     x = np.random.default_rng(seed).normal(size=(16, 40, d))
     return quantize(model, calibrate(model, x), state_bits)
+
+
+# The configuration the notes report for the UEA/UCR datasets: 1 layer of 32 units, all
+# training cases used for training (they are few), early stopping on the training loss.
+UEA_CONFIG = {"hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fraction": 0.0, "seed": 0}
+
+
+def train_uea(shared: Path, name: str, variant: str = "reset_after") -> tuple[Dataset, Dataset, Model]:
+    """(train set, test set, trained float model) for a UEA/UCR dataset in ../shared."""
+    from edgegru.train import TrainConfig, train
+
+    tr = load_dataset(shared / f"{name}_TRAIN.ts")
+    te = load_dataset(shared / f"{name}_TEST.ts", class_names=tr.class_names)
+    model = train(tr, TrainConfig(**UEA_CONFIG, variant=variant), progress=False).model
+    return tr, te, model
+
+
+@pytest.fixture(scope="session")
+def basic_motions(shared: Path) -> tuple[Dataset, Dataset, Model]:
+    """BasicMotions trained once per test session (about 10 s)."""
+    return train_uea(shared, "BasicMotions")

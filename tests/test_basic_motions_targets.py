@@ -8,22 +8,17 @@ import pytest
 from edgegru import reference as fref
 from edgegru.backends.tflite_export import export_tflite
 from edgegru.cortex_m import verify_cortex_m
-from edgegru.data import load_dataset
 from edgegru.quant import calibrate, quantize
 from edgegru.quant import reference as iref
 from edgegru.runtime import StreamingModel
-from edgegru.train import TrainConfig, train
 from edgegru.verify import verify_host
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def trained(shared):
-    tr = load_dataset(shared / "BasicMotions_TRAIN.ts")
-    te = load_dataset(shared / "BasicMotions_TEST.ts", class_names=tr.class_names)
-    config = TrainConfig(hidden=32, epochs=100, lr=5e-3, batch_size=16, val_fraction=0.0, seed=0)
-    model = train(tr, config, progress=False).model
+def trained(basic_motions):
+    tr, te, model = basic_motions
     qm = quantize(model, calibrate(model, tr.x, tr.lengths, "percentile", 99.9))
     return tr, te, model, qm
 

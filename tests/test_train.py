@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgegru.data import builtin_dataset, forecast_windows, load_dataset, load_series
+from edgegru.data import builtin_dataset, forecast_windows, load_series
 from edgegru.data.dataset import Dataset
 from edgegru.evaluate import evaluate
 from edgegru.quant import calibrate, quantize
 from edgegru.train import TrainConfig, train
+from tests.conftest import train_uea
 
 
 def _small(variant: str) -> TrainConfig:
@@ -48,12 +49,9 @@ def test_regression_beats_the_mean_on_the_adding_problem():
 
 @pytest.mark.shared_data
 @pytest.mark.slow
-def test_basic_motions(shared):
+def test_basic_motions(basic_motions):
     """A 1-layer GRU with 32 units: >= 95% test accuracy, int8 within 1 point of float."""
-    tr = load_dataset(shared / "BasicMotions_TRAIN.ts")
-    te = load_dataset(shared / "BasicMotions_TEST.ts", class_names=tr.class_names)
-    config = TrainConfig(hidden=32, epochs=100, lr=5e-3, batch_size=16, val_fraction=0.0, seed=0)
-    model = train(tr, config, progress=False).model
+    tr, te, model = basic_motions
     float_acc = evaluate(model, te)
     assert float_acc >= 0.95
     for bits in (16, 8):
@@ -65,10 +63,7 @@ def test_basic_motions(shared):
 @pytest.mark.slow
 def test_pickup_gesture_reports_accuracy(shared):
     """No bar yet: the run must work on variable lengths 29..361 and beat chance (10%)."""
-    tr = load_dataset(shared / "PickupGestureWiimoteZ_TRAIN.ts")
-    te = load_dataset(shared / "PickupGestureWiimoteZ_TEST.ts", class_names=tr.class_names)
-    config = TrainConfig(hidden=32, epochs=100, lr=5e-3, batch_size=16, val_fraction=0.0, seed=0)
-    model = train(tr, config, progress=False).model
+    _, te, model = train_uea(shared, "PickupGestureWiimoteZ")
     acc = evaluate(model, te)
     print(f"PickupGestureWiimoteZ test accuracy {acc:.3f}")
     assert acc > 0.2
