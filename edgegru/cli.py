@@ -479,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgegru {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.set_defaults(commands=sub.choices)
     add_demo(sub)
     add_train(sub)
     add_quantize(sub)
@@ -501,9 +502,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse, letting positionals and options mix in any order.
+
+    ``edgegru verify MODEL --target host DATA`` must find DATA: plain argparse binds an
+    optional positional too early, so the chosen command re-parses its own arguments
+    with ``parse_intermixed_args``.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, _ = parser.parse_known_args(argv)  # finds the command; --help/--version exit here
+    command = parser.get_default("commands")[args.command]
+    return command.parse_intermixed_args(argv[argv.index(args.command) + 1 :])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
     except EdgeGruError as exc:
