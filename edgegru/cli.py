@@ -303,9 +303,9 @@ def run_export(args: argparse.Namespace) -> int:
         if calib is None:
             raise EdgeGruError("--dtype int8 needs calibration data: give a file, --builtin or --series")
         calibration = calib.x
-    info = export_tflite(model, args.output, kind=args.kind, dtype=args.dtype, steps=args.steps,
-                         calibration=calibration)  # fmt: skip
-    print(f"wrote {info.path} ({info.size} bytes, {info.weight_bytes} bytes of weights)")
+    export_tflite(
+        model, args.output, kind=args.kind, dtype=args.dtype, steps=args.steps, calibration=calibration
+    )
     return 0
 
 
