@@ -134,7 +134,7 @@ def test_float_model_folds_normalisation_and_says_so(tmp_path):
     assert meta["variant"] == "reset_before" and meta["hidden_sizes"] == [16]
     assert meta["output"]["class_names"] == ["class0", "class1", "class2", "class3"]
     assert meta["inputs"] == ["x", "h0"] and meta["outputs"] == ["y", "h0_next"]
-    assert meta["quant"] is None and meta["kind"] == "step"
+    assert meta["kind"] == "step" and "quant" not in meta  # the interpreter reports it
 
 
 # int8 -----------------------------------------------------------------------------
@@ -264,7 +264,9 @@ def test_int8_quantisation_respects_kernel_constraints(tmp_path):
             assert b.type == schema.TensorType.INT32
             expected = np.float32(x.quantization.scale[0]) * np.float32(w.quantization.scale[0])
             assert b.quantization.scale[0] == pytest.approx(float(expected), rel=1e-6)
-    names = {t.name.decode(): i for i, t in enumerate(graph.tensors)}
+    # Only graph inputs and outputs are named (the others' names would cost bytes).
+    names = {t.name.decode(): i for i, t in enumerate(graph.tensors) if t.name is not None}
+    assert set(names) == {"x", "h0", "h1", "y", "h0_next", "h1_next"}
     for name in ("h0", "h1", "h0_next", "h1_next"):
         assert quant(names[name]) == (1 / 128, 0)
     assert set(codes) <= {
@@ -286,10 +288,13 @@ def test_int8_metadata_keeps_normalisation_outside(tmp_path):
     assert meta["normalisation"]["in_graph"] is False
     np.testing.assert_allclose(meta["normalisation"]["mean"], model.normalisation.mean)
     np.testing.assert_allclose(meta["normalisation"]["std"], model.normalisation.std)
-    assert meta["quant"]["h0"] == [0.0078125, 0]
+    # Input/output quantisation is not repeated in the metadata: the interpreter reports it.
+    assert "quant" not in meta
+    details = {d["name"]: d for d in Interpreter(model_path=str(step.path)).get_input_details()}
+    assert details["h0"]["quantization"] == (0.0078125, 0)
     x_info = step.inputs[0]
-    assert meta["quant"]["x"][1] == x_info.zero_point
-    assert meta["quant"]["x"][0] == pytest.approx(x_info.scale, rel=1e-6)
+    assert details["x"]["quantization"][1] == x_info.zero_point
+    assert details["x"]["quantization"][0] == pytest.approx(x_info.scale, rel=1e-6)
 
 
 # Size ---------------------------------------------------------------------------
@@ -302,20 +307,46 @@ def constant_bytes_in_file(path) -> int:
     return sum(len(b.data) for i, b in enumerate(m.buffers) if b.data is not None and i not in meta_buffers)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "int8"])
-@pytest.mark.parametrize(("inputs", "hidden"), [(5, 16), (33, 96)])
-def test_step_model_size_budget(tmp_path, dtype, inputs, hidden):
-    model = random_model(inputs, [hidden], "reset_after", head="classification", output_size=4)
+# 3 stacked int8 layers of H=16 hold ~1.9 KB of weights each but need ~1.7 KB of
+# records (13 operators, 22 tensors, 17 distinct quantisations) that no encoding of
+# the same graph avoids, more than the budget's 30 %: measured 11,728 bytes against
+# 10,981 (reset_after, head of 3). strict: a fix must remove this mark.
+_OVER_BUDGET = pytest.mark.xfail(strict=True, reason="3 int8 layers of H=16 exceed the budget")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("head", ["classification", None])
+@pytest.mark.parametrize(
+    ("dtype", "inputs", "hidden", "layers"),
+    [
+        ("float32", 5, 16, 1),
+        ("int8", 5, 16, 1),
+        ("float32", 5, 16, 2),
+        ("int8", 5, 16, 2),
+        ("float32", 5, 16, 3),
+        pytest.param("int8", 5, 16, 3, marks=_OVER_BUDGET),
+        ("float32", 33, 96, 1),
+        ("int8", 33, 96, 1),
+        ("float32", 33, 96, 3),
+        ("int8", 33, 96, 3),
+    ],
+)
+def test_step_model_size_budget(tmp_path, variant, head, dtype, inputs, hidden, layers):
+    classes = 3 if head else 0
+    model = random_model(inputs, [hidden] * layers, variant, head=head, output_size=3)
     calibration = np.random.default_rng(0).normal(size=(8, 20, inputs))
     info = export_tflite(model, tmp_path / "m.tflite", dtype=dtype, calibration=calibration, quiet=True)
     assert info.size == info.path.stat().st_size
     assert info.weight_bytes == constant_bytes_in_file(info.path)
     per_weight = 4 if dtype == "float32" else 1
-    weights = 3 * hidden * (inputs + hidden) + 4 * hidden  # GRU and head matrices
-    biases = 6 * hidden + 4  # float32 or int32
-    assert info.weight_bytes == per_weight * weights + 4 * biases + 4  # + SPLIT's axis
-    print(f"{dtype} D={inputs} H={hidden}: {info.size} bytes, weights {info.weight_bytes}")
-    assert info.size <= 1.3 * info.weight_bytes + 4096
+    layer_inputs = [inputs] + [hidden] * (layers - 1)
+    weights = sum(3 * hidden * (d + hidden) for d in layer_inputs) + classes * hidden
+    biases = 6 * hidden * layers + classes  # float32 or int32
+    shape = 0 if head else 8  # without a head, y is a RESHAPE of the last state: its target shape
+    assert info.weight_bytes == per_weight * weights + 4 * biases + 4 + shape  # + SPLIT's axis
+    budget = 1.3 * info.weight_bytes + 4096
+    print(f"{dtype} D={inputs} H={hidden}x{layers}: {info.size} bytes, budget {budget:.0f}")
+    assert info.size <= budget
 
 
 def test_step_size_does_not_depend_on_t_and_sequence_shares_weights(tmp_path):

@@ -10,10 +10,16 @@ The builder knows nothing about GRUs: it holds tensors, constant buffers,
 operators, one subgraph, one signature and named metadata, and packs them.
 Constant tensors made from the same array share one tensor (and so one buffer),
 which is what keeps an unrolled sequence model from repeating its weights.
+
+The records around the weights are kept small because on tiny models they
+outweigh the weights: only graph inputs and outputs are named, and every
+distinct string, vector, quantisation, options table and unnamed tensor record
+is written once and referenced from everywhere it recurs (see _SharingBuilder).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,10 +65,52 @@ class QuantParams:
 
     def to_schema(self) -> Any:
         q = schema.QuantizationParametersT()
-        q.scale = [float(s) for s in self.scale]
-        q.zeroPoint = [int(z) for z in self.zero_point]
+        q.scale = np.array(self.scale, dtype=np.float32)
+        q.zeroPoint = np.array(self.zero_point, dtype=np.int64)
         q.quantizedDimension = self.axis
-        return q
+        return _Shared(q, self)
+
+
+class _SharingBuilder(flatbuffers.Builder):
+    """A flatbuffers Builder that writes each distinct string, vector and table once.
+
+    A flatbuffer may reference one object from many places, and in a GRU graph
+    most objects repeat: shapes such as (1, H), one-element zero-point vectors,
+    the quantisation of every tensor a LOGISTIC, TANH or SPLIT produces, whole
+    tensor records of unnamed tensors. The schema's object API would write each
+    of them again (a fifth of a 3-layer H=16 int8 model). The object API writes
+    numpy fields with CreateNumpyVector, so every vector kept as an array is
+    shared; tables are shared by wrapping them in :class:`_Shared`.
+    """
+
+    def __init__(self, initial_size: int) -> None:
+        super().__init__(initial_size)
+        self._written: dict[Any, int] = {}
+
+    def shared(self, key: Any, write: Callable[[], int]) -> int:
+        """The offset of the object ``key``, written by ``write()`` the first time."""
+        if key not in self._written:
+            self._written[key] = write()
+        return self._written[key]
+
+    def CreateString(self, s: str | bytes, encoding: str = "utf-8", errors: str = "strict") -> int:
+        data = s.encode(encoding, errors) if isinstance(s, str) else bytes(s)
+        return self.shared(("string", data), lambda: super(_SharingBuilder, self).CreateString(data))
+
+    def CreateNumpyVector(self, x: np.ndarray) -> int:
+        key = ("vector", x.dtype.str, x.tobytes())
+        return self.shared(key, lambda: super(_SharingBuilder, self).CreateNumpyVector(x))
+
+
+class _Shared:
+    """An object-API table that a _SharingBuilder writes once per distinct ``key``."""
+
+    def __init__(self, table: Any, key: Any) -> None:
+        self.table = table
+        self.key = (type(table).__name__, key)
+
+    def Pack(self, builder: _SharingBuilder) -> int:
+        return builder.shared(self.key, lambda: self.table.Pack(builder))
 
 
 class _AlignedBuffer(schema.BufferT):
@@ -78,8 +126,13 @@ class _AlignedBuffer(schema.BufferT):
 class GraphBuilder:
     """Collects one subgraph and serialises it as a complete .tflite model."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_names: bool = False) -> None:
+        # Only graph inputs and outputs need names (the signature and the runtime
+        # look them up); the others' names would cost ~16 bytes a tensor, so they
+        # are written only when asked for, to read a graph in a viewer.
+        self.keep_names = keep_names
         self._tensors: list[Any] = []
+        self._names: list[str] = []
         self._operators: list[Any] = []
         # Buffer 0 is the conventional empty buffer of every non-constant tensor.
         self._buffers: list[Any] = [schema.BufferT()]
@@ -116,18 +169,20 @@ class GraphBuilder:
         self._opcodes[code] = max(version, self._opcodes.get(code, 1))
         operator = schema.OperatorT()
         operator.opcodeIndex = list(self._opcodes).index(code)
-        operator.inputs = list(inputs)
-        operator.outputs = list(outputs)
+        operator.inputs = np.array(inputs, dtype=np.int32)
+        operator.outputs = np.array(outputs, dtype=np.int32)
         if options is not None:
-            operator.builtinOptionsType, operator.builtinOptions = options
+            operator.builtinOptionsType, table = options
+            # Equal options (every SPLIT in two, say) share one table.
+            operator.builtinOptions = _Shared(table, repr(sorted(vars(table).items())))
         self._operators.append(operator)
 
     def shape_of(self, index: int) -> tuple[int, ...]:
-        return tuple(self._tensors[index].shape)
+        return tuple(int(d) for d in self._tensors[index].shape)
 
     def rename(self, index: int, name: str) -> None:
         """Give a tensor its public name (a graph output named like its signature key)."""
-        self._tensors[index].name = name
+        self._names[index] = name
 
     def finish(
         self,
@@ -138,8 +193,16 @@ class GraphBuilder:
         description: str,
     ) -> bytes:
         """Pack the model: one subgraph with named inputs/outputs, one signature."""
+        public = set(inputs.values()) | set(outputs.values())
+        tensors = []
+        for index, t in enumerate(self._tensors):
+            t.name = self._names[index] if self.keep_names or index in public else None
+            # Unnamed activations alike in shape, type and quantisation (SPLIT's
+            # outputs, say) share one record: a tensor is its index, not its record.
+            quant_key = None if t.quantization is None else t.quantization.key
+            tensors.append(_Shared(t, (t.name, t.shape.tobytes(), t.type, t.buffer, quant_key)))
         subgraph = schema.SubGraphT()
-        subgraph.tensors = self._tensors
+        subgraph.tensors = tensors
         subgraph.inputs = list(inputs.values())
         subgraph.outputs = list(outputs.values())
         subgraph.operators = self._operators
@@ -168,7 +231,7 @@ class GraphBuilder:
             model.metadata.append(entry)
         model.buffers = buffers
 
-        fbb = flatbuffers.Builder(1024 + self.constant_bytes)
+        fbb = _SharingBuilder(1024 + self.constant_bytes)
         fbb.Finish(model.Pack(fbb), file_identifier=TFLITE_IDENTIFIER)
         return bytes(fbb.Output())
 
@@ -183,12 +246,12 @@ class GraphBuilder:
         if dtype not in _TENSOR_TYPES:
             raise ValueError(f"tensor {name}: dtype {dtype} is not supported by the builder")
         t = schema.TensorT()
-        t.name = name
-        t.shape = [int(d) for d in shape]
+        t.shape = np.array(shape, dtype=np.int32)
         t.type = _TENSOR_TYPES[dtype]
         t.buffer = buffer_index
         t.quantization = quant.to_schema() if quant is not None else None
         self._tensors.append(t)
+        self._names.append(name)
         return len(self._tensors) - 1
 
 

@@ -20,8 +20,9 @@ zero point (the runtime does both), because one int8 scale for raw channels of
 different units would waste most of the 8 bits on the widest channel.
 
 Every file carries a metadata entry named ``edgegru`` (JSON: sizes, variant,
-tensor names and layout, quantisation, class names, normalisation) by which
-``edgegru.runtime`` recognises it.
+tensor names and layout, class names, normalisation) by which ``edgegru.runtime``
+recognises it. The quantisation of inputs and outputs is not repeated there: the
+interpreter reports it with each tensor.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def export_tflite(
         {n: v.index for n, v in outputs.items()},
         SIGNATURES[kind],
         {METADATA_NAME: json.dumps(meta, separators=(",", ":")).encode()},
-        f"edgegru {__version__}: {model.describe()}",
+        f"edgegru {__version__}",
     )
     atomic_write_bytes(path, blob)
     info = ExportInfo(path, kind, dtype, len(blob), builder.constant_bytes, in_info, out_info)
@@ -219,9 +220,6 @@ def _metadata(
         if dtype != "float32":
             normalisation["mean"] = [_short(v) for v in norm.mean]
             normalisation["std"] = [_short(v) for v in norm.std]
-    quant = None
-    if dtype == "int8":
-        quant = {t.name: [_short(t.scale), t.zero_point] for t in inputs + outputs}
     return {
         "format": METADATA_FORMAT,
         "format_version": METADATA_VERSION,
@@ -241,7 +239,6 @@ def _metadata(
         "inputs": [t.name for t in inputs],
         "outputs": [t.name for t in outputs],
         "normalisation": normalisation,
-        "quant": quant,
     }
 
 
