@@ -258,6 +258,8 @@ def test_int8_quantisation_respects_kernel_constraints(tmp_path):
             assert quant(out) == (1 / 128, 0)
         elif code == ops.SPLIT:
             assert all(quant(o) == quant(op.inputs[1]) for o in op.outputs)
+        elif code == ops.CONCATENATION:  # inputs and output share one quantisation
+            assert all(quant(i) == quant(out) == (1 / 128, 0) for i in op.inputs)
         elif code == ops.FULLY_CONNECTED:
             x, w, b = (graph.tensors[i] for i in op.inputs)
             assert w.type == schema.TensorType.INT8 and list(w.quantization.zeroPoint) == [0]
@@ -277,6 +279,7 @@ def test_int8_quantisation_respects_kernel_constraints(tmp_path):
         ops.LOGISTIC,
         ops.TANH,
         ops.SPLIT,
+        ops.CONCATENATION,
     }
 
 
@@ -341,7 +344,8 @@ def test_step_model_size_budget(tmp_path, variant, head, dtype, inputs, hidden, 
     per_weight = 4 if dtype == "float32" else 1
     layer_inputs = [inputs] + [hidden] * (layers - 1)
     weights = sum(3 * hidden * (d + hidden) for d in layer_inputs) + classes * hidden
-    biases = 6 * hidden * layers + classes  # float32 or int32
+    # float32 or int32 biases: 6H in the first layer, 4H in a stacked one (r, z share one FC)
+    biases = 6 * hidden + 4 * hidden * (layers - 1) + classes
     shape = 0 if head else 8  # without a head, y is a RESHAPE of the last state: its target shape
     assert info.weight_bytes == per_weight * weights + 4 * biases + 4 + shape  # + SPLIT's axis
     budget = 1.3 * info.weight_bytes + 4096

@@ -4,8 +4,8 @@ One emitter serves both number formats. In float32 every tensor is float32. In
 int8 every activation tensor takes its quantisation from a *plan* (role ->
 :class:`QuantParams`, built by ``tflite_int8.make_plan``), and the ops whose
 kernels fix their output quantisation get it regardless of the plan:
-LOGISTIC (1/256, -128), TANH (1/128, 0), and SPLIT/UNPACK/PACK/RESHAPE, which
-move bytes and so keep their input's parameters. FULLY_CONNECTED weights are
+LOGISTIC (1/256, -128), TANH (1/128, 0), and SPLIT/CONCATENATION/UNPACK/PACK/
+RESHAPE, which move bytes and so keep their input's parameters. FULLY_CONNECTED weights are
 int8, symmetric, per output channel; biases int32 at input_scale*weight_scale.
 
 Tensors are named ``<prefix><role>``; the caller sets ``prefix`` (``t3/``) while
@@ -129,6 +129,23 @@ class TfliteEmitter:
     def _activation(self, code: int, a: Value, role: str, int8_quant: QuantParams) -> Value:
         out = self._new(role, self._shape(a), int8_quant if self.is_int8 else None)
         self.builder.op(code, [a.index], [out.index], version=self._version(2))
+        return out
+
+    def concat(self, a: Value, b: Value, role: str) -> Value:
+        """(1, m) and (1, n) -> (1, m + n); int8 needs both inputs quantised alike."""
+        if a.quant != b.quant:
+            raise ValueError(f"{role}: int8 CONCATENATION needs inputs with one quantisation")
+        (batch, m), (_, n) = self._shape(a), self._shape(b)
+        out = self._new(role, (batch, m + n), a.quant)
+        options = schema.ConcatenationOptionsT()
+        options.axis = 1
+        self.builder.op(
+            Op.CONCATENATION,
+            [a.index, b.index],
+            [out.index],
+            (Options.ConcatenationOptions, options),
+            version=self._version(2),
+        )
         return out
 
     def split(self, a: Value, roles: Sequence[str]) -> list[Value]:

@@ -15,13 +15,15 @@ and sequence models contain identical arithmetic.
 Per layer the graph is (x the layer input, h its state)::
 
     rz = logistic(FC(x; W_x[r,z]) + FC(h; W_h[r,z]));  r, z = split(rz)
+         (stacked layers: rz = logistic(FC(concat(x, h); [W_x | W_h][r,z])))
     reset_after:  hn = r * FC(h; W_h[n])      reset_before:  hn = FC(r * h; W_h[n])
     n  = tanh(FC(x; W_x[n]) + hn)
     h' = n + z * (h - n)                      (= z*h + (1-z)*n)
 
-x and h go through separate FULLY_CONNECTED ops (rather than one FC over their
-concatenation) because int8 CONCATENATION requires all inputs to share one
-scale, which the input and the state (fixed at 1/128) cannot.
+In the first layer x and h go through separate FULLY_CONNECTED ops because int8
+CONCATENATION requires its inputs to share one scale, which the model input and
+the state (fixed at 1/128) do not; a stacked layer's input is the previous
+layer's state, so there r and z come from one FC over concat(x, h).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class Emitter(Protocol):
     def logistic(self, a: Any, role: str) -> Any: ...
     def tanh(self, a: Any, role: str) -> Any: ...
     def split(self, a: Any, roles: Sequence[str]) -> list[Any]: ...
+    def concat(self, a: Any, b: Any, role: str) -> Any: ...
 
 
 def emit_step(em: Emitter, weights: StepWeights, x: Any, states: list[Any]) -> tuple[Any, list]:
@@ -131,9 +134,17 @@ def emit_step(em: Emitter, weights: StepWeights, x: Any, states: list[Any]) -> t
     new_states = []
     for k, (layer, h) in enumerate(zip(weights.layers, states, strict=True)):
         p = f"l{k}."
-        gx_rz = em.fc(inp, layer.w_x_rz, layer.b_x_rz, p + "gx_rz")
-        gh_rz = em.fc(h, layer.w_h_rz, layer.b_h_rz, p + "gh_rz")
-        rz = em.logistic(em.add(gx_rz, gh_rz, p + "rz_pre"), p + "rz")
+        if k == 0:
+            gx_rz = em.fc(inp, layer.w_x_rz, layer.b_x_rz, p + "gx_rz")
+            gh_rz = em.fc(h, layer.w_h_rz, layer.b_h_rz, p + "gh_rz")
+            rz_pre = em.add(gx_rz, gh_rz, p + "rz_pre")
+        else:
+            # A stacked layer's input is a state, quantised like its own state, so one
+            # FC over their concatenation replaces two FCs and an ADD (smaller model).
+            xh = em.concat(inp, h, p + "xh")
+            w_rz = np.concatenate([layer.w_x_rz, layer.w_h_rz], axis=1)
+            rz_pre = em.fc(xh, w_rz, layer.b_x_rz + layer.b_h_rz, p + "rz_pre")
+        rz = em.logistic(rz_pre, p + "rz")
         r, z = em.split(rz, [p + "r", p + "z"])
         gx_n = em.fc(inp, layer.w_x_n, layer.b_x_n, p + "gx_n")
         if weights.variant == "reset_after":
@@ -185,6 +196,9 @@ class NumpyEmitter:
 
     def tanh(self, a: np.ndarray, role: str) -> np.ndarray:
         return self._seen(np.tanh(a), role)
+
+    def concat(self, a: np.ndarray, b: np.ndarray, role: str) -> np.ndarray:
+        return self._seen(np.concatenate([a, b], axis=-1), role)
 
     def split(self, a: np.ndarray, roles: Sequence[str]) -> list[np.ndarray]:
         return [
