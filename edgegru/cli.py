@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
-from .errors import EdgeGruError
+from .errors import EdgeGruError, run_reporting
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -517,14 +517,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        return args.handler(args)
-    except EdgeGruError as exc:
-        print(f"edgegru: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("edgegru: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting(args.handler, args)
 
 
 if __name__ == "__main__":

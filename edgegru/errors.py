@@ -1,4 +1,4 @@
-"""The one exception type users see.
+"""The one exception type users see, and how entry points report it.
 
 Every problem caused by the user's input (a file, a flag, a model) is raised as
 :class:`EdgeGruError` with a one-line message that names the file, field or value
@@ -6,6 +6,28 @@ and says what was expected. The CLI prints that line and exits non-zero without 
 traceback; anything else escaping is a bug in edgegru.
 """
 
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+Args = TypeVar("Args")
+
 
 class EdgeGruError(Exception):
     """A problem with the user's input, reported as one clear line."""
+
+
+def run_reporting(handler: Callable[[Args], int], args: Args, prog: str = "edgegru") -> int:
+    """Run a command: an EdgeGruError becomes one ``prog: error: ...`` line and exit code 2.
+
+    Every entry point (``edgegru``, ``python -m edgegru.runtime``, ``python -m
+    edgegru.pi``) goes through here, so they report problems the same way.
+    """
+    try:
+        return handler(args)
+    except EdgeGruError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

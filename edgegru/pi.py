@@ -61,7 +61,7 @@ import numpy as np
 from . import __version__
 from .backends.tflite_export import export_tflite
 from .codegen.render import environment, render
-from .errors import EdgeGruError
+from .errors import EdgeGruError, run_reporting
 from .model import random_model
 from .quant import calibrate, quantize
 from .quant.qmodel import QuantizedModel
@@ -662,12 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m edgegru.pi setup|bench``."""
     parser = argparse.ArgumentParser(prog="python -m edgegru.pi", description=__doc__.splitlines()[0])
     _add_commands(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_pi(args)
-    except EdgeGruError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_reporting(run_pi, parser.parse_args(argv), "python -m edgegru.pi")
 
 
 if __name__ == "__main__":

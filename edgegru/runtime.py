@@ -31,7 +31,7 @@ from .backends.tflite_read import (
     MalformedTflite,
     read_metadata,
 )
-from .errors import EdgeGruError
+from .errors import EdgeGruError, run_reporting
 
 
 def load_interpreter() -> Any:
@@ -347,12 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Stream CSV rows through an edgegru step .tflite model.",
     )
     _add_run_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_run(args)
-    except EdgeGruError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_reporting(run_run, parser.parse_args(argv), "python -m edgegru.runtime")
 
 
 if __name__ == "__main__":

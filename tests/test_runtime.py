@@ -383,8 +383,9 @@ def test_cli_stops_quietly_when_the_reader_goes_away(models, tmp_path):
 
 def test_cli_reports_unusable_model_without_traceback(tmp_path):
     out = run_cli(str(tmp_path / "missing.tflite"))
-    assert out.returncode == 1
-    assert out.stderr.strip() == f"error: {tmp_path / 'missing.tflite'}: no such file"
+    assert out.returncode == 2
+    want = f"python -m edgegru.runtime: error: {tmp_path / 'missing.tflite'}: no such file"
+    assert out.stderr.strip() == want
     bad = run_cli(str(tmp_path / "m.tflite"), "--input", str(tmp_path / "none.csv"))
     assert "no such file" in bad.stderr and "Traceback" not in bad.stderr
 
