@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import EdgeGruError, run_reporting
 
-Handler = Callable[[argparse.Namespace], int]
-
+if TYPE_CHECKING:  # imported lazily at run time: `edgegru run` must not load torch
+    from .data import Dataset
+    from .model import Model
+    from .quant.qmodel import QuantizedModel
 
 def _parser(
     subparsers: argparse._SubParsersAction, name: str, help: str, examples: str
@@ -59,7 +61,7 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
     p.set_defaults(data_required=required)
 
 
-def load_data(args: argparse.Namespace):  # -> tuple[Dataset | None, Dataset | None]
+def load_data(args: argparse.Namespace) -> tuple[Dataset | None, Dataset | None]:
     """(train, test) datasets from the data arguments; test may be None."""
     from .data import builtin_dataset, forecast_windows, load_dataset, load_series
 
@@ -87,7 +89,7 @@ def load_data(args: argparse.Namespace):  # -> tuple[Dataset | None, Dataset | N
     return train, test
 
 
-def load_any_model(path: str):  # -> Model | QuantizedModel
+def load_any_model(path: str) -> Model | QuantizedModel:
     """Read a float or a quantised model file, whichever it holds."""
     from .model import MODEL_KIND, Model
     from .quant.qmodel import QuantizedModel
@@ -100,7 +102,7 @@ def load_any_model(path: str):  # -> Model | QuantizedModel
     return Model.load(path)
 
 
-def _require_quantised(path: str, what: str):  # -> QuantizedModel
+def _require_quantised(path: str, what: str) -> QuantizedModel:
     from .quant.qmodel import QuantizedModel
 
     model = load_any_model(path)
@@ -109,7 +111,7 @@ def _require_quantised(path: str, what: str):  # -> QuantizedModel
     return model
 
 
-def _require_float(path: str, what: str):  # -> Model
+def _require_float(path: str, what: str) -> Model:
     from .model import Model
 
     model = load_any_model(path)
