@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `edgegru run` must not load to
     from .model import Model
     from .quant.qmodel import QuantizedModel
 
+
 def _parser(
     subparsers: argparse._SubParsersAction, name: str, help: str, examples: str
 ) -> argparse.ArgumentParser:
