@@ -149,8 +149,7 @@ def time_c(
     report = verify_with(qm, stimulus, "host", build_and_run, directory / "verify")
     if not report.ok:
         raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
-    for name, text in render(qm, PREFIX, "rows").files.items():
-        (directory / name).write_text(text)
+    render(qm, PREFIX, "rows").write(directory)
     harness = environment().get_template("bench_host.c.j2")
     (directory / f"{PREFIX}_bench.c").write_text(
         harness.render(p=PREFIX, P=PREFIX.upper(), version=__version__)

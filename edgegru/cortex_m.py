@@ -111,7 +111,6 @@ class Footprint:
         )
 
 
-_SIZE_LINE = re.compile(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+")
 _NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)')
 _EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
 _STACK = re.compile(r"(\d+) bytes \((static|dynamic|dynamic,bounded)\)")
@@ -151,8 +150,7 @@ def measure_footprint(
     rendered = render(qm, prefix, LAYOUT)
     with tempfile.TemporaryDirectory(prefix="edgegru-size-") as tmp:
         d = Path(tmp)
-        for name, text in rendered.files.items():
-            (d / name).write_text(text)
+        rendered.write(d)
         probe = d / "state_size.c"
         probe.write_text(
             f'#include "{prefix}.h"\nconst unsigned edgegru_state_size = sizeof({prefix}_state_t);\n'
@@ -173,38 +171,27 @@ def measure_footprint(
         )
         state_obj = d / "state_size.o"
         run_tool(["arm-none-eabi-gcc", *flags, "-c", str(probe), "-o", str(state_obj)], "size the state")
-        text, data, _bss = _size(obj)
-        code, constants = _split_text(obj)
+        code, constants = _code_and_constants(obj)
         state = _read_const_u32(state_obj, "edgegru_state_size")
         stack = _worst_stack((d / f"{prefix}.ci").read_text(), f"{prefix}_step")
-    del text
-    return Footprint(
-        cpu, opt, code, constants + data, state, stack, rendered.weight_bytes, rendered.const_bytes
-    )
+    return Footprint(cpu, opt, code, constants, state, stack, rendered.weight_bytes, rendered.const_bytes)
 
 
-def _size(obj: Path) -> tuple[int, int, int]:
-    out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
-    for line in out.splitlines()[1:]:
-        found = _SIZE_LINE.match(line)
-        if found:
-            return int(found.group(1)), int(found.group(2)), int(found.group(3))
-    raise EdgeGruError(f"cannot read arm-none-eabi-size output for {obj}")
+def _code_and_constants(obj: Path) -> tuple[int, int]:
+    """(code, constants) bytes of an object file: .text* and .rodata* + .data* sections.
 
-
-def _split_text(obj: Path) -> tuple[int, int]:
-    """(code, read-only data) bytes from the object's section headers."""
-    out = subprocess.run(
-        ["arm-none-eabi-objdump", "-h", str(obj)], capture_output=True, text=True, check=True
-    ).stdout
+    Read from ``arm-none-eabi-size -A``; with -ffunction-sections and -fdata-sections
+    every function and array has its own section.
+    """
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True)
     code = constants = 0
-    for line in out.splitlines():
+    for line in out.stdout.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[0].isdigit():
-            name, size = parts[1], int(parts[2], 16)
+        if len(parts) == 3 and parts[1].isdigit():
+            name, size = parts[0], int(parts[1])
             if name.startswith(".text"):
                 code += size
-            elif name.startswith(".rodata"):
+            elif name.startswith((".rodata", ".data")):
                 constants += size
     return code, constants
 
@@ -329,8 +316,7 @@ def count_step_instructions(
     values = np.random.default_rng(0).integers(-64, 64, qm.input_size)
     with tempfile.TemporaryDirectory(prefix="edgegru-icount-") as tmp:
         d = Path(tmp)
-        for name, text in render(qm, prefix, LAYOUT).files.items():
-            (d / name).write_text(text)
+        render(qm, prefix, LAYOUT).write(d)
         bench = d / f"{prefix}_bench.c"
         template = environment().get_template("bench_cortex_m.c.j2")
         bench.write_text(

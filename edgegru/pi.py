@@ -571,8 +571,7 @@ def _time_c(
     """Median µs per step reported by the generated benchmark harness (bench_host.c.j2)."""
     directory.mkdir()
     prefix = "bm"
-    for name, text in render(qm, prefix, C_LAYOUT).files.items():
-        (directory / name).write_text(text)
+    render(qm, prefix, C_LAYOUT).write(directory)
     harness = (
         environment().get_template("bench_host.c.j2").render(p=prefix, P=prefix.upper(), version=__version__)
     )

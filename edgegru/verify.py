@@ -148,9 +148,7 @@ def compare(
 
 def write_sources(qm: QuantizedModel, directory: Path, prefix: str, layout: str) -> list[Path]:
     """Render the model and its harness into ``directory``; return the .c files."""
-    rendered = render(qm, prefix, layout)
-    for name, text in rendered.files.items():
-        (directory / name).write_text(text)
+    render(qm, prefix, layout).write(directory)
     (directory / f"{prefix}_harness.c").write_text(render_harness(qm, prefix))
     return [directory / f"{prefix}.c", directory / f"{prefix}_harness.c"]
 

@@ -80,8 +80,7 @@ def export_c(
         raise EdgeGruError(f"{out_dir}: parent directory {parent} does not exist")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     try:
-        for name, text in rendered.files.items():
-            (tmp / name).write_text(text)
+        rendered.write(tmp)
         full_report = {
             "model": qm.describe(),
             "layout": layout,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -101,6 +102,11 @@ class Rendered:
     files: dict[str, str]
     weight_bytes: int
     const_bytes: int
+
+    def write(self, directory: Path) -> None:
+        """Write every file into ``directory`` (which must exist)."""
+        for name, text in self.files.items():
+            (directory / name).write_text(text)
 
 
 def check_prefix(prefix: str) -> None:
@@ -243,6 +249,29 @@ def render_harness(qm: QuantizedModel, prefix: str) -> str:
     )
 
 
+C_SIZES = {"int8_t": 1, "int32_t": 4, "int64_t": 8}
+
+
+def c_array(
+    name: str, ctype: str, values: np.ndarray, per_line: int, doc: str, literal: str = "{}"
+) -> dict[str, Any]:
+    """A constant array for weights.h.j2: 1-D or (rows, columns), with its size in bytes."""
+    values = np.asarray(values)
+    body = (
+        format_rows(values, per_line, literal)
+        if values.ndim == 2
+        else format_values(values, per_line, literal)
+    )
+    return {
+        "name": name,
+        "ctype": ctype,
+        "dims": "".join(f"[{n}]" for n in values.shape),
+        "body": body,
+        "doc": doc,
+        "nbytes": values.size * C_SIZES[ctype],
+    }
+
+
 def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout: str) -> dict:
     hidden, k = layer.hidden_size, layer.input_size
     interleaved = layout == "interleaved"
@@ -250,50 +279,35 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
 
     split = {"input": row_block(k), "recurrent": row_block(hidden)}
 
-    def weights(name: str, rows: np.ndarray, doc: str) -> None:
+    def weights(part: str, group: str, rows: np.ndarray, doc: str) -> None:
         if interleaved:
             flat, order = interleave(rows), "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)"
         else:
-            m = split["input" if "_input" in name else "recurrent"]
-            flat, order = split_rows(rows, m)
-        arrays.append(
-            {"name": name, "ctype": "int8_t", "dims": f"[{flat.size}]",
-             "body": format_values(flat, 16), "doc": f"{doc}: {order}"}
-        )  # fmt: skip
+            flat, order = split_rows(rows, split[part])
+        arrays.append(c_array(f"l{index}_w_{part}{group}", "int8_t", flat, 16, f"{doc}: {order}"))
 
     if qm.variant == "reset_before" and interleaved:
-        weights(f"l{index}_w_input_rz", layer.wx[:2], "input weights of r, z")
-        weights(f"l{index}_w_input_n", layer.wx[2:], "input weights of n")
-        weights(f"l{index}_w_recurrent_rz", layer.wh[:2], "recurrent weights of r, z")
-        weights(f"l{index}_w_recurrent_n", layer.wh[2:], "recurrent weights of n")
+        weights("input", "_rz", layer.wx[:2], "input weights of r, z")
+        weights("input", "_n", layer.wx[2:], "input weights of n")
+        weights("recurrent", "_rz", layer.wh[:2], "recurrent weights of r, z")
+        weights("recurrent", "_n", layer.wh[2:], "recurrent weights of n")
     else:
-        weights(f"l{index}_w_input", layer.wx, "input weights of r, z, n")
-        weights(f"l{index}_w_recurrent", layer.wh, "recurrent weights of r, z, n")
+        weights("input", "", layer.wx, "input weights of r, z, n")
+        weights("recurrent", "", layer.wh, "recurrent weights of r, z, n")
     kernel = {part: "" if interleaved else row_kernel(index, part, m) for part, m in split.items()}
     for part, rows in (("input", layer.wx), ("recurrent", layer.wh)):
         if kernel[part] in BYTE_KERNELS:
-            arrays.append(
-                {"name": f"l{index}_{part}_sums", "ctype": "int32_t", "dims": f"[{3 * hidden}]",
-                 "body": format_values(rows[..., : split[part]].astype(np.int64).sum(axis=-1), 8),
-                 "doc": f"weight sum of each {part} row over columns 0..{split[part] - 1}"}
-            )  # fmt: skip
-    arrays.append(
-        {"name": f"l{index}_bias", "ctype": "int64_t", "dims": f"[3][{hidden}]",
-         "body": format_rows(layer.bias, 4, "INT64_C({})"),
-         "doc": "bias terms of the requantisation sums, per gate and unit"}
-    )  # fmt: skip
+            sums = rows[..., : split[part]].astype(np.int64).sum(axis=-1).ravel()
+            doc = f"weight sum of each {part} row over columns 0..{split[part] - 1}"
+            arrays.append(c_array(f"l{index}_{part}_sums", "int32_t", sums, 8, doc))
+    doc = "bias terms of the requantisation sums, per gate and unit"
+    arrays.append(c_array(f"l{index}_bias", "int64_t", layer.bias, 4, doc, "INT64_C({})"))
     if qm.variant == "reset_after":
-        arrays.append(
-            {"name": f"l{index}_bias_hn", "ctype": "int64_t", "dims": f"[{hidden}]",
-             "body": format_values(layer.bias_hn, 4, "INT64_C({})"),
-             "doc": "bias term of the candidate's recurrent part (scaled by r)"}
-        )  # fmt: skip
+        doc = "bias term of the candidate's recurrent part (scaled by r)"
+        arrays.append(c_array(f"l{index}_bias_hn", "int64_t", layer.bias_hn, 4, doc, "INT64_C({})"))
     for part, mult in (("input", layer.mult_x), ("recurrent", layer.mult_h)):
-        arrays.append(
-            {"name": f"l{index}_mult_{part}", "ctype": "int32_t", "dims": f"[3][{hidden}]",
-             "body": format_rows(mult, 8),
-             "doc": f"multipliers of the {part} accumulators, per gate and unit"}
-        )  # fmt: skip
+        doc = f"multipliers of the {part} accumulators, per gate and unit"
+        arrays.append(c_array(f"l{index}_mult_{part}", "int32_t", mult, 8, doc))
     return {
         "index": index,
         "input": k,
@@ -321,7 +335,7 @@ def _row_kernels(layers: list[dict]) -> dict[str, Any]:
     }
 
 
-def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Rendered:
+def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
     """Render ``<prefix>.h``, ``<prefix>.c`` and ``<prefix>_weights.h``."""
     check_prefix(prefix)
     check_limits(qm)
@@ -331,14 +345,12 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
     layers = [_layer_context(qm, i, layer, layout) for i, layer in enumerate(qm.layers)]
     head = qm.head
     weight_bytes = qm.weight_bytes()
-    per_layer_consts = sum(3 * h * (8 + 4 + 4) + (8 * h if qm.variant == "reset_after" else 0)
-                           for h in qm.hidden_sizes)  # fmt: skip
-    table_bytes = TANH_TABLE.size * (4 if layout == "rows" else 2)  # rows: tanh_pairs
-    const_bytes = per_layer_consts + table_bytes + qm.input_size * 8
-    for ctx in layers:  # the rows layout's weight sums
-        const_bytes += sum(3 * ctx["hidden"] * 4 for kind in ctx["kernel"].values() if kind in BYTE_KERNELS)
-    if head is not None:
-        const_bytes += head.output_size * 4
+    # Everything constant besides the int8 weights: the layers' arrays as emitted, the
+    # activation table (int16, or int32 pairs in the rows layout), the input constants
+    # and the head's biases.
+    table_bytes = TANH_TABLE.size * (4 if layout == "rows" else 2)
+    const_bytes = sum(a["nbytes"] for ctx in layers for a in ctx["arrays"] if a["ctype"] != "int8_t")
+    const_bytes += table_bytes + qm.input_size * 8 + (head.output_size * 4 if head else 0)
     kernel_doc = (
         "interleaved rows: SXTB16 + SMLAD with the Arm DSP extension, portable C elsewhere"
         if layout == "interleaved"
@@ -349,7 +361,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str, source: str = "") -> Re
         "P": prefix.upper(),
         "version": __version__,
         "description": qm.describe(),
-        "source": str(qm.metadata.get("source_model", {}).get("source", source or "unknown")),
+        "source": str(qm.metadata.get("source_model", {}).get("source", "unknown")),
         "variant": qm.variant,
         "variant_doc": VARIANT_DOC[qm.variant],
         "input_size": qm.input_size,
