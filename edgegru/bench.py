@@ -44,7 +44,7 @@ from .errors import EdgeGruError
 from .model import Model, random_model
 from .quant import calibrate, quantize
 from .quant.qmodel import QuantizedModel
-from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_with, write_sources
+from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_host
 
 DEFAULT_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
 # gcc's default for AMD Zen 4 is 512-bit vectors, whose longer reductions cost more in the
@@ -138,15 +138,8 @@ def time_c(
 ) -> float:
     """µs per step of the generated C, after checking this very build bit for bit."""
     flags = [*STRICT_FLAGS, *cflags]
-
-    def build_and_run(workdir: Path, input_path: Path) -> None:
-        sources = write_sources(qm, workdir, PREFIX, "rows")
-        exe = workdir / "harness"
-        run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
-        run_tool([str(exe), str(input_path), str(workdir / "output.bin")], "run the harness")
-
     stimulus = random_stimulus(qm, VERIFY_SEQUENCES, VERIFY_STEPS)
-    report = verify_with(qm, stimulus, "host", build_and_run, directory / "verify")
+    report = verify_host(qm, stimulus, prefix=PREFIX, cc=cc, cflags=cflags, workdir=directory / "verify")
     if not report.ok:
         raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
     render(qm, PREFIX, "rows").write(directory)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,15 +196,18 @@ def verify_host(
     layout: str = "rows",
     sanitize: bool = False,
     cc: str = "gcc",
-    opt: str = "-O2",
+    cflags: Sequence[str] = ("-O2",),
     workdir: Path | None = None,
 ) -> VerifyReport:
-    """Compile the generated C with the host compiler and compare every value."""
+    """Compile the generated C with the host compiler and compare every value.
+
+    ``cflags`` (optimisation and target flags) follow the strict warning flags.
+    """
 
     def build_and_run(directory: Path, input_path: Path) -> None:
         sources = write_sources(qm, directory, prefix, layout)
         exe = directory / "harness"
-        flags = [*STRICT_FLAGS, opt, *(SANITIZE_FLAGS if sanitize else ())]
+        flags = [*STRICT_FLAGS, *cflags, *(SANITIZE_FLAGS if sanitize else ())]
         run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
         run_tool([str(exe), str(input_path), str(directory / "output.bin")], "run the harness")
 
