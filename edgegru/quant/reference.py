@@ -50,11 +50,6 @@ def state_to_q15(h: np.ndarray, state_bits: int) -> np.ndarray:
     return h if state_bits == 16 else h << 8
 
 
-def requantise(terms: np.ndarray, shift: int) -> np.ndarray:
-    """The shared requantisation: round-half-away right shift of an int64 sum."""
-    return rshift_round(terms, shift)
-
-
 def layer_step(
     layer: QuantizedLayer, variant: str, state_bits: int, act: np.ndarray, h: np.ndarray
 ) -> np.ndarray:
@@ -69,7 +64,7 @@ def layer_step(
 
     def gate_pre(g: int, acc_h: np.ndarray) -> np.ndarray:
         total = bias[g] + acc_x[g] * mx[g] + acc_h * mh[g]
-        return saturate(requantise(total, int(shift[g])), INT16_MIN, INT16_MAX)
+        return saturate(rshift_round(total, int(shift[g])), INT16_MIN, INT16_MAX)
 
     r15 = sigmoid_q15(gate_pre(R, matvec(layer.wh[R], h15)), int(frac[R]))
     z15 = sigmoid_q15(gate_pre(Z, matvec(layer.wh[Z], h15)), int(frac[Z]))
@@ -77,8 +72,8 @@ def layer_step(
         rh15 = rshift_round(r15 * h15, 15)
         pre_n = gate_pre(N, matvec(layer.wh[N], rh15))
     else:
-        hn = requantise(layer.bias_hn + matvec(layer.wh[N], h15) * mh[N], int(shift[N]))
-        xn = requantise(bias[N] + acc_x[N] * mx[N], int(shift[N]))
+        hn = rshift_round(layer.bias_hn + matvec(layer.wh[N], h15) * mh[N], int(shift[N]))
+        xn = rshift_round(bias[N] + acc_x[N] * mx[N], int(shift[N]))
         pre_n = saturate(xn + rshift_round(r15 * hn, 15), INT16_MIN, INT16_MAX)
     n15 = tanh_q15(pre_n, int(frac[N]))
     new15 = saturate(n15 + rshift_round(z15 * (h15 - n15), 15), INT16_MIN, INT16_MAX)
