@@ -33,9 +33,13 @@ def save_container(
 
 
 def load_container(
-    path: str | Path, kind: str, max_version: int
+    path: str | Path, kind: str, max_version: int, min_version: int = 1, redo: str = ""
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a container and check that it is a ``kind`` this edgegru can read."""
+    """Read a container and check that it is a ``kind`` this edgegru can read.
+
+    Versions below ``min_version`` are refused with ``redo``, the command that
+    makes a current file.
+    """
     path = Path(path)
     if not path.is_file():
         raise EdgeGruError(f"{path}: no such file")
@@ -60,5 +64,10 @@ def load_container(
         raise EdgeGruError(
             f"{path}: written by a newer edgegru (format version {version}, this edgegru "
             f"reads up to {max_version}); upgrade edgegru"
+        )
+    if version < min_version:
+        raise EdgeGruError(
+            f"{path}: written by an older edgegru (format version {version}, this edgegru "
+            f"reads {min_version} and later); {redo}"
         )
     return header, arrays

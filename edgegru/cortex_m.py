@@ -23,7 +23,7 @@ import numpy as np
 from .codegen.render import render
 from .emulate import build_firmware, run_qemu
 from .errors import EdgeGruError
-from .quant.activations import TANH_TABLE
+from .quant.activations import SIGMOID_TABLE
 from .quant.qmodel import QuantizedModel
 from .targets import Target, get_target
 from .verify import VerifyReport, run_tool, verify_with, write_sources
@@ -210,7 +210,7 @@ def _read_const_u32(obj: Path, symbol: str) -> int:
 
 def footprint_limits(qm: QuantizedModel, fp: Footprint) -> tuple[int, int]:
     """The issue's targets: flash <= weights + consts + 2 KB; RAM <= state + 6H + 512."""
-    table = TANH_TABLE.size * 2  # the activation table counts against the 2 KB, like the code
+    table = SIGMOID_TABLE.size * 2  # the activation table counts against the 2 KB, like the code
     flash_limit = fp.weight_bytes + fp.const_bytes - table + SLACK_FLASH
     ram_limit = fp.state + 6 * max(qm.hidden_sizes) + SLACK_STACK
     return flash_limit, ram_limit

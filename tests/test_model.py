@@ -72,6 +72,15 @@ def test_newer_format_version(tmp_path):
         Model.load(path)
 
 
+def test_quantized_model_of_the_old_arithmetic_is_refused(tmp_path):
+    """Format 1 held 64-bit requantisation constants that no target runs any more."""
+    path = tmp_path / "q.npz"
+    make_qmodel(2, [3], "reset_after").save(path)
+    _rewrite_meta(path, format_version=1)
+    with pytest.raises(EdgeGruError, match=r"older edgegru .*version 1.*run edgegru quantize"):
+        QuantizedModel.load(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(EdgeGruError, match="no such file"):
         Model.load(tmp_path / "nope.egru")

@@ -13,42 +13,48 @@ from edgegru.errors import EdgeGruError
 from edgegru.model import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant import reference as iref
-from edgegru.quant.activations import TANH_TABLE, max_error_lsb, sigmoid_q15, tanh_q15
-from edgegru.quant.fixedpoint import rshift_round
+from edgegru.quant.activations import PRE_FRAC, SIGMOID_TABLE, max_error_lsb, sigmoid_q15, tanh_q15
+from edgegru.quant.fixedpoint import mul_high, rshift_round
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "quantization.md"
 
 
-def test_rshift_round_is_half_away_from_zero():
+def test_rshift_round_is_half_up():
     v = np.array([5, 6, 7, -5, -6, -7, 4, -4, 0, 1, -1, 2, -2, 3, -3])
     # divide by 4: 1.25 1.5 1.75 -1.25 -1.5 -1.75 1 -1 0 .25 -.25 .5 -.5 .75 -.75
-    want = [1, 2, 2, -1, -2, -2, 1, -1, 0, 0, 0, 1, -1, 1, -1]
+    want = [1, 2, 2, -1, -1, -2, 1, -1, 0, 0, 0, 1, 0, 1, -1]
     assert rshift_round(v, 2).tolist() == want
-    big = np.array([2**62 - 1, -(2**62)], dtype=np.int64)
-    assert rshift_round(big, 40).tolist() == [2**22, -(2**22)]
 
 
-def test_activations_limits_and_symmetry():
-    v = np.arange(-32768, 32768)
-    for frac in range(11, 16):
-        t = tanh_q15(v, frac)
-        s = sigmoid_q15(v, frac)
-        assert t.min() >= -32767 and t.max() <= 32767
-        assert s.min() >= 0 and s.max() <= 32767
-        assert np.all(np.diff(t) >= 0) and np.all(np.diff(s) >= 0)  # monotonic
-        assert np.array_equal(tanh_q15(-v[1:], frac), -t[1:])  # odd
-    assert TANH_TABLE[0] == 0 and TANH_TABLE[-1] == 32767 and TANH_TABLE.size == 193
+def test_mul_high_is_smmulr():
+    """(a * m + 2^31) >> 32 over the whole int32 range, against Python's exact integers."""
+    rng = np.random.default_rng(0)
+    ends = [-(2**31), -1, 0, 1, 2**31 - 1]
+    a = np.concatenate([rng.integers(-(2**31), 2**31, 20000), np.repeat(ends, 5)])
+    m = np.concatenate([rng.integers(-(2**31), 2**31, 20000), np.tile(ends, 5)])
+    want = [(int(x) * int(y) + 2**31) >> 32 for x, y in zip(a, m, strict=True)]
+    assert mul_high(a, m).tolist() == want
+
+
+def test_activations_limits_and_monotony():
+    v = np.arange(-(20 << PRE_FRAC), 20 << PRE_FRAC)
+    t, s = tanh_q15(v), sigmoid_q15(v)
+    assert s.min() == 0 and s.max() == 32767 and t.min() == -32768 and t.max() == 32766
+    assert np.all(np.diff(t) >= 0) and np.all(np.diff(s) >= 0)
+    assert sigmoid_q15(0) == 16384 and tanh_q15(0) == 0
+    extremes = np.array([-(2**31), 2**31 - 1])  # clamped indices give the end values
+    assert sigmoid_q15(extremes).tolist() == [0, 32767] and tanh_q15(extremes).tolist() == [-32768, 32766]
+    assert SIGMOID_TABLE.size == 257 and SIGMOID_TABLE[128] == 16384
+    assert SIGMOID_TABLE[0] == SIGMOID_TABLE[1] == 0 and SIGMOID_TABLE[-1] == SIGMOID_TABLE[-2] == 32767
 
 
 def test_documented_activation_errors_are_true():
     """docs/quantization.md states each function's max error; recompute and compare."""
     text = DOC.read_text()
-    rows = re.findall(r"^\| Q(\d)\.(\d+) \| ([\d.]+) \| ([\d.]+) \|", text, re.M)
-    assert len(rows) == 5, "the activation error table in docs/quantization.md is missing"
-    for int_bits, frac, sig_doc, tanh_doc in rows:
-        assert int(int_bits) + int(frac) == 15
-        sig, tanh = max_error_lsb(int(frac))
-        assert f"{sig:.2f}" == sig_doc and f"{tanh:.2f}" == tanh_doc
+    found = dict(re.findall(r"^\| (sigmoid|tanh) max error \| ([\d.]+) LSB \|", text, re.M))
+    assert set(found) == {"sigmoid", "tanh"}, "the activation error table in docs/quantization.md is missing"
+    sig, tanh = max_error_lsb()
+    assert (f"{sig:.2f}", f"{tanh:.2f}") == (found["sigmoid"], found["tanh"])
 
 
 @pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
@@ -98,6 +104,10 @@ def test_percentile_narrows_the_input_range():
 
 def test_overflowing_weights_are_refused():
     m = random_model(2, [3], "reset_after")
-    m.layers[0].b_h[0, 0] = 1e30  # a bias no int64 term can hold at any useful shift
-    with pytest.raises(EdgeGruError, match="layer 0 gate r"):
+    m.layers[0].b_h[0, 0] = 1e6  # 2^32 pre-activation LSBs: no int32 holds it
+    with pytest.raises(EdgeGruError, match="layer 0 gate r unit 0: pre-activation could overflow int32"):
+        quantize(m, calibrate(m, np.zeros((2, 5, 2))))
+    m = random_model(2, [3], "reset_after")
+    m.layers[0].w_h[1, 2, 0] = 600.0  # its row's multiplier would not fit int32
+    with pytest.raises(EdgeGruError, match="layer 0: weights too large"):
         quantize(m, calibrate(m, np.zeros((2, 5, 2))))

@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import EdgeGruError
-from ..quant.activations import TANH_TABLE
+from ..quant.activations import SIGMOID_TABLE
 from ..quant.qmodel import QuantizedLayer, QuantizedModel
 
 LAYOUTS = ("rows", "interleaved")
@@ -151,16 +151,15 @@ def row_kernel(index: int, part: str, m: int) -> str:
     return "dot_rows_q15" if m >= BYTE_Q15_MIN else "dot_rows"
 
 
-def tanh_pairs() -> np.ndarray:
-    """The rows layout's tanh table: entry i = T[i] | (T[i + 1] - T[i]) << 16, step 0 at the end.
+def sigmoid_pairs() -> np.ndarray:
+    """The rows layout's table: entry k = T[k] | T[k + 1] << 16 for k = 0..255.
 
     One 32-bit load then yields both ends of an interpolation, which lets a host vectorise
-    the lookup with one 32-bit gather (there is no 16-bit gather).
+    the lookup with one 32-bit gather (there is no 16-bit gather). T is 0..32767, so both
+    halves are non-negative.
     """
-    table = TANH_TABLE.astype(np.int64)
-    steps = np.diff(table, append=table[-1])
-    assert (table >= 0).all() and (steps >= 0).all()  # both halves fit their 16 bits
-    return table | (steps << 16)
+    table = SIGMOID_TABLE.astype(np.int64)
+    return table[:-1] | (table[1:] << 16)
 
 
 def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
@@ -189,8 +188,8 @@ def interleave(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([blocks, tail], axis=1).ravel()
 
 
-def format_values(values: np.ndarray, per_line: int, literal: str = "{}") -> str:
-    items = [literal.format(int(v)) for v in np.asarray(values).ravel()]
+def format_values(values: np.ndarray, per_line: int) -> str:
+    items = [str(int(v)) for v in np.asarray(values).ravel()]
     lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
     return ",\n".join("    " + line for line in lines)
 
@@ -200,11 +199,10 @@ def format_floats(values: np.ndarray) -> str:
     return ",\n".join("    " + ", ".join(items[i : i + 4]) for i in range(0, len(items), 4))
 
 
-def format_rows(values: np.ndarray, per_line: int, literal: str = "{}") -> str:
+def format_rows(values: np.ndarray, per_line: int) -> str:
     """A 2-D table (gate, unit) as nested braces, one gate per block."""
     return ",\n".join(
-        "    {\n" + format_values(row, per_line, literal).replace("\n", "\n    ") + "\n    }"
-        for row in values
+        "    {\n" + format_values(row, per_line).replace("\n", "\n    ") + "\n    }" for row in values
     ).replace("\n    {\n    ", "\n    {\n        ", 0)
 
 
@@ -249,19 +247,13 @@ def render_harness(qm: QuantizedModel, prefix: str) -> str:
     )
 
 
-C_SIZES = {"int8_t": 1, "int32_t": 4, "int64_t": 8}
+C_SIZES = {"int8_t": 1, "int32_t": 4}
 
 
-def c_array(
-    name: str, ctype: str, values: np.ndarray, per_line: int, doc: str, literal: str = "{}"
-) -> dict[str, Any]:
+def c_array(name: str, ctype: str, values: np.ndarray, per_line: int, doc: str) -> dict[str, Any]:
     """A constant array for weights.h.j2: 1-D or (rows, columns), with its size in bytes."""
     values = np.asarray(values)
-    body = (
-        format_rows(values, per_line, literal)
-        if values.ndim == 2
-        else format_values(values, per_line, literal)
-    )
+    body = format_rows(values, per_line) if values.ndim == 2 else format_values(values, per_line)
     return {
         "name": name,
         "ctype": ctype,
@@ -300,20 +292,30 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
             sums = rows[..., : split[part]].astype(np.int64).sum(axis=-1).ravel()
             doc = f"weight sum of each {part} row over columns 0..{split[part] - 1}"
             arrays.append(c_array(f"l{index}_{part}_sums", "int32_t", sums, 8, doc))
-    doc = "bias terms of the requantisation sums, per gate and unit"
-    arrays.append(c_array(f"l{index}_bias", "int64_t", layer.bias, 4, doc, "INT64_C({})"))
-    if qm.variant == "reset_after":
-        doc = "bias term of the candidate's recurrent part (scaled by r)"
-        arrays.append(c_array(f"l{index}_bias_hn", "int64_t", layer.bias_hn, 4, doc, "INT64_C({})"))
-    for part, mult in (("input", layer.mult_x), ("recurrent", layer.mult_h)):
-        doc = f"multipliers of the {part} accumulators, per gate and unit"
-        arrays.append(c_array(f"l{index}_mult_{part}", "int32_t", mult, 8, doc))
+    if interleaved:
+        # Unit by unit, each gate's bias and multipliers side by side: the unit loop reads
+        # one short run of words instead of nine or ten separate arrays.
+        per_gate = np.stack([layer.bias, layer.mult_x, layer.mult_h], axis=-1)  # (3, H, 3)
+        columns = [per_gate.transpose(1, 0, 2).reshape(hidden, 9)]
+        names = "bias, input multiplier, recurrent multiplier of r, z, n"
+        if qm.variant == "reset_after":
+            columns.append(layer.bias_hn[:, None])
+            names += ", then the bias of n's recurrent part (13 fractional bits)"
+        table = np.hstack(columns)
+        arrays.append(c_array(f"l{index}_gates", "int32_t", table, table.shape[1], f"per unit: {names}"))
+    else:
+        doc = "biases of the pre-activations (12 fractional bits), per gate and unit"
+        arrays.append(c_array(f"l{index}_bias", "int32_t", layer.bias, 8, doc))
+        if qm.variant == "reset_after":
+            doc = "bias of the candidate's recurrent part (scaled by r; 13 fractional bits)"
+            arrays.append(c_array(f"l{index}_bias_hn", "int32_t", layer.bias_hn, 8, doc))
+        for part, mult in (("input", layer.mult_x), ("recurrent", layer.mult_h)):
+            doc = f"multipliers of the {part} accumulators, per gate and unit"
+            arrays.append(c_array(f"l{index}_mult_{part}", "int32_t", mult, 8, doc))
     return {
         "index": index,
         "input": k,
         "hidden": hidden,
-        "shift": [int(s) for s in layer.shift],
-        "frac": [int(f) for f in layer.pre_frac],
         "arrays": arrays,
         "split": split,
         "kernel": kernel,
@@ -348,7 +350,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
     # Everything constant besides the int8 weights: the layers' arrays as emitted, the
     # activation table (int16, or int32 pairs in the rows layout), the input constants
     # and the head's biases.
-    table_bytes = TANH_TABLE.size * (4 if layout == "rows" else 2)
+    table_bytes = SIGMOID_TABLE.size * 2 if layout == "interleaved" else (SIGMOID_TABLE.size - 1) * 4
     const_bytes = sum(a["nbytes"] for ctx in layers for a in ctx["arrays"] if a["ctype"] != "int8_t")
     const_bytes += table_bytes + qm.input_size * 8 + (head.output_size * 4 if head else 0)
     kernel_doc = (
@@ -383,8 +385,8 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "input_scale_text": f"{qm.input.scale:.9g}",
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
         "act_len": max([qm.input_size, *qm.hidden_sizes]),
-        "tanh_table": format_values(TANH_TABLE, 12),
-        "tanh_pairs": format_values(tanh_pairs(), 8) if layout == "rows" else "",
+        "sigmoid_table": format_values(SIGMOID_TABLE, 12),
+        "sigmoid_pairs": format_values(sigmoid_pairs(), 8) if layout == "rows" else "",
         "input_scale_mul": format_floats(qm.input.scale_mul),
         "input_offset": format_floats(qm.input.offset),
         "head_weights": format_values(head.weight, 16) if head else "",

@@ -1,54 +1,57 @@
-"""Integer sigmoid and tanh: one shared table and linear interpolation.
+"""Integer sigmoid and tanh: one 257-entry sigmoid table and linear interpolation.
 
-The table holds tanh on [0, 6] in steps of 1/32 (193 int16 entries, 386 bytes of
-flash), in Q0.15 and clamped to 32767. tanh is odd, so negative inputs use the
-table on |x| and flip the sign; sigmoid is read from the same table through
-sigmoid(x) = (1 + tanh(x / 2)) / 2, which for an input with F fractional bits is
-tanh of the same integer read with F + 1 fractional bits. Past the table's end
-tanh is 32767 (tanh(6) already rounds to it).
-
-Both functions take an int16 pre-activation with ``frac_bits`` fractional bits
-(Q(15-F).F) and return Q0.15. The C templates implement exactly these steps.
+Pre-activations are int32 with ``PRE_FRAC`` = 12 fractional bits. The table holds
+sigmoid on [-16, 16] every 1/8 in Q0.15 (514 bytes of flash); tanh reads the same
+table through tanh(x) = 2 sigmoid(2x) - 1. Both are shaped for the Cortex-M4:
+one SSAT for the clamped index, one unaligned LDR for two neighbouring entries,
+one SMLAD for the interpolation ``lo * (256 - f) + hi * f`` plus a constant, and
+a shift. The table's first two and last two entries are equal, so a clamped
+index gives the end value whatever the fraction f. The C templates implement
+exactly these steps (docs/quantization.md, "Sigmoid and tanh").
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .fixedpoint import INT16_MAX, round_half_away, rshift_round
+from .fixedpoint import INT16_MAX, round_half_away
 
-TABLE_STEP_BITS = 5  # entries are 1/32 apart
-TABLE_LAST = 192  # index of tanh(6)
-TANH_TABLE: np.ndarray = np.minimum(
-    round_half_away(np.tanh(np.arange(TABLE_LAST + 1) / 2**TABLE_STEP_BITS) * 32768), INT16_MAX
+PRE_FRAC = 12  # fractional bits of every gate pre-activation
+TABLE_STEP_BITS = 3  # sigmoid entries are 1/8 apart
+TABLE_HALF = 128  # entries below 0; the table spans [-16, 16]
+SIGMOID_TABLE: np.ndarray = np.minimum(
+    round_half_away(32768 / (1 + np.exp(-(np.arange(2 * TABLE_HALF + 1) - TABLE_HALF) / 8.0))), INT16_MAX
 )
 
 
-def tanh_q15(v: np.ndarray, frac_bits: int) -> np.ndarray:
-    """tanh of v / 2**frac_bits, in Q0.15, by table lookup with linear interpolation."""
-    v = np.asarray(v, dtype=np.int64)
-    shift = frac_bits - TABLE_STEP_BITS
-    a = np.abs(v)
-    idx = a >> shift
-    frac = a & ((1 << shift) - 1)
-    inside = idx < TABLE_LAST
-    i = np.minimum(idx, TABLE_LAST - 1)
-    lo = TANH_TABLE[i]
-    y = lo + rshift_round((TANH_TABLE[i + 1] - lo) * frac, shift)
-    y = np.where(inside, y, TANH_TABLE[TABLE_LAST])
-    return np.where(v < 0, -y, y)
+def _interpolate(v: np.ndarray, index_shift: int, frac_shift: int, bias: int) -> np.ndarray:
+    """T[k] * (256 - f) + T[k + 1] * f + bias, k = clamp(v >> index_shift) + 128, f = 8 bits below it."""
+    k = np.clip(v >> index_shift, -TABLE_HALF, TABLE_HALF - 1) + TABLE_HALF
+    f = (v >> frac_shift) & 0xFF
+    return SIGMOID_TABLE[k] * (256 - f) + SIGMOID_TABLE[k + 1] * f + bias
 
 
-def sigmoid_q15(v: np.ndarray, frac_bits: int) -> np.ndarray:
-    """sigmoid of v / 2**frac_bits in Q0.15: (32768 + tanh(v/2) + 1) >> 1, capped at 32767."""
-    t = tanh_q15(v, frac_bits + 1)
-    return np.minimum((t + 32769) >> 1, INT16_MAX)
+def sigmoid_q15(pre: np.ndarray) -> np.ndarray:
+    """sigmoid(pre / 2^12) in Q0.15, 0..32767."""
+    v = np.asarray(pre, dtype=np.int64)
+    return _interpolate(v, PRE_FRAC - TABLE_STEP_BITS, PRE_FRAC - TABLE_STEP_BITS - 8, 128) >> 8
 
 
-def max_error_lsb(frac_bits: int) -> tuple[float, float]:
-    """Worst absolute error of (sigmoid, tanh) against float over every int16 input, in Q0.15 LSBs."""
-    v = np.arange(-32768, 32768, dtype=np.int64)
-    x = v / 2.0**frac_bits
-    sig = np.abs(sigmoid_q15(v, frac_bits) - 32768 / (1 + np.exp(-x))).max()
-    tanh = np.abs(tanh_q15(v, frac_bits) - 32768 * np.tanh(x)).max()
+def tanh_q15(pre: np.ndarray) -> np.ndarray:
+    """tanh(pre / 2^12) = 2 sigmoid(2 pre / 2^12) - 1 in Q0.15, -32768..32766."""
+    v = np.asarray(pre, dtype=np.int64)
+    shift = PRE_FRAC - TABLE_STEP_BITS - 1
+    return _interpolate(v, shift, shift - 8, 64 - (1 << 22)) >> 7
+
+
+def max_error_lsb() -> tuple[float, float]:
+    """Worst absolute error of (sigmoid, tanh) against float, in Q0.15 LSBs.
+
+    Every pre-activation in [-20, 20] is tried (past it both functions are at
+    their end values; the error there is the end value's).
+    """
+    v = np.arange(-20 << PRE_FRAC, (20 << PRE_FRAC) + 1, dtype=np.int64)
+    x = v / 2.0**PRE_FRAC
+    sig = np.abs(sigmoid_q15(v) - 32768 / (1 + np.exp(-x))).max()
+    tanh = np.abs(tanh_q15(v) - 32768 * np.tanh(x)).max()
     return float(sig), float(tanh)

@@ -1,10 +1,11 @@
-"""Calibration: the ranges that fix the input scale and the gate pre-activation formats.
+"""Calibration: the input range that fixes the int8 input scale and zero point.
 
-The float model is run over calibration data (normally the training set) and
-records, after input normalisation, every input value and every gate
-pre-activation. A range is then taken from each by ``minmax`` (the extremes) or
-``percentile`` (ignore the outer tail, trading rare clipping for resolution).
-Hidden states need no calibration: a GRU's h stays in [-1, 1].
+The calibration data (normally the training set) is normalised as the model
+does it, and a range is taken by ``minmax`` (the extremes) or ``percentile``
+(ignore the outer tail, trading rare clipping for resolution). Nothing else
+needs calibrating: a GRU's h stays in [-1, 1], and the gate pre-activations are
+int32 with a fixed 12 fractional bits, wide enough for any value the weights
+allow (docs/quantization.md).
 """
 
 from __future__ import annotations
@@ -15,18 +16,16 @@ import numpy as np
 
 from ..errors import EdgeGruError
 from ..model import Model
-from ..reference import sigmoid
 
 METHODS = ("minmax", "percentile")
 
 
 @dataclass
 class Ranges:
-    """Calibrated ranges: input (lo, hi) after normalisation, and max |pre| per layer and gate."""
+    """The calibrated input range (lo, hi), after normalisation."""
 
     input_lo: float
     input_hi: float
-    preact: list[np.ndarray]  # per layer, (3,) for gates r, z, n
 
 
 def _pick(values: np.ndarray, method: str, percentile: float) -> tuple[float, float]:
@@ -65,29 +64,5 @@ def calibrate(
     )
     if model.normalisation is not None:
         x = model.normalisation.apply(x)
-    inputs = x[valid]
-    lo, hi = _pick(inputs, method, percentile)
-    preacts = [[[], [], []] for _ in model.layers]
-    states = [np.zeros((x.shape[0], h)) for h in model.hidden_sizes]
-    for t in range(steps):
-        act = x[:, t]
-        live = valid[:, t]
-        for k, layer in enumerate(model.layers):
-            h = states[k]
-            wx, wh = layer.w_x.astype(np.float64), layer.w_h.astype(np.float64)
-            pr = act @ wx[0].T + layer.b_x[0] + h @ wh[0].T + layer.b_h[0]
-            pz = act @ wx[1].T + layer.b_x[1] + h @ wh[1].T + layer.b_h[1]
-            r, z = sigmoid(pr), sigmoid(pz)
-            if model.variant == "reset_before":
-                pn = act @ wx[2].T + layer.b_x[2] + (r * h) @ wh[2].T + layer.b_h[2]
-            else:
-                pn = act @ wx[2].T + layer.b_x[2] + r * (h @ wh[2].T + layer.b_h[2])
-            for g, p in enumerate((pr, pz, pn)):
-                preacts[k][g].append(np.abs(p[live]).ravel())
-            new = z * h + (1 - z) * np.tanh(pn)
-            states[k] = np.where(live[:, None], new, h)
-            act = states[k]
-    ranges = []
-    for per_gate in preacts:
-        ranges.append(np.array([_pick(np.concatenate(v), method, percentile)[1] for v in per_gate]))
-    return Ranges(lo, hi, ranges)
+    lo, hi = _pick(x[valid], method, percentile)
+    return Ranges(lo, hi)

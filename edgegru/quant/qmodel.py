@@ -19,7 +19,7 @@ from ..errors import EdgeGruError
 from ..model import HeadKind, Variant
 
 QMODEL_KIND = "quantized-model"
-QMODEL_FORMAT_VERSION = 1
+QMODEL_FORMAT_VERSION = 2  # 2: int32 pre-activations with SMMULR-style multipliers
 STATE_BITS = (16, 8)
 
 
@@ -27,11 +27,12 @@ STATE_BITS = (16, 8)
 class QuantizedLayer:
     """Integer constants of one GRU layer (gate order r, z, n).
 
-    ``wx``/``wh`` are int8 (3, H, K); ``mult_x``/``mult_h`` are the per-row
-    multipliers and ``bias`` the per-row 64-bit bias terms of the dual-multiplier
-    requantisation ``rq(bias + acc_x * mult_x + acc_h * mult_h, shift[g])``, whose
-    result has ``pre_frac[g]`` fractional bits. For ``reset_after`` the candidate
-    gate keeps its recurrent part apart: ``bias_hn`` is that part's bias term.
+    ``wx``/``wh`` are int8 (3, H, K); ``mult_x``/``mult_h`` are the per-row int32
+    multipliers and ``bias`` the per-row int32 biases of the pre-activation
+    ``bias + mul_high(acc_x, mult_x) + mul_high(acc_h, mult_h)`` (12 fractional
+    bits). For ``reset_after`` the candidate keeps its recurrent part apart:
+    ``bias_hn + mul_high(acc_h, mult_h[2])`` with 13 fractional bits.
+    ``input_scale`` is the real value of one unit of the layer's int16 input.
     """
 
     wx: np.ndarray
@@ -40,8 +41,6 @@ class QuantizedLayer:
     mult_h: np.ndarray
     bias: np.ndarray
     bias_hn: np.ndarray
-    shift: np.ndarray
-    pre_frac: np.ndarray
     wx_scale: np.ndarray
     wh_scale: np.ndarray
     input_scale: float
@@ -55,7 +54,7 @@ class QuantizedLayer:
         return int(self.wh.shape[1])
 
     ARRAYS = (
-        "wx", "wh", "mult_x", "mult_h", "bias", "bias_hn", "shift", "pre_frac", "wx_scale", "wh_scale",
+        "wx", "wh", "mult_x", "mult_h", "bias", "bias_hn", "wx_scale", "wh_scale",
     )  # fmt: skip
 
 
@@ -152,7 +151,13 @@ class QuantizedModel:
 
     @classmethod
     def load(cls, path: str | Path) -> QuantizedModel:
-        meta, arrays = load_container(path, QMODEL_KIND, QMODEL_FORMAT_VERSION)
+        meta, arrays = load_container(
+            path,
+            QMODEL_KIND,
+            QMODEL_FORMAT_VERSION,
+            min_version=QMODEL_FORMAT_VERSION,
+            redo="run edgegru quantize on the float model again",
+        )
         try:
             layers = [
                 QuantizedLayer(

@@ -1,20 +1,19 @@
 """Float :class:`Model` -> :class:`QuantizedModel` (see docs/quantization.md).
 
 Besides choosing scales, this is where the integer ranges are proved: for every
-row the worst-case accumulator and requantisation sums are bounded from the
+row the worst-case accumulator and pre-activation sums are bounded from the
 actual integer weights, and a model whose arithmetic could overflow is refused
 instead of being allowed to wrap on a target.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import __version__
 from ..errors import EdgeGruError
 from ..model import GRULayer, Head, Model
+from .activations import PRE_FRAC
 from .calibrate import Ranges
 from .fixedpoint import INT32_MAX, round_half_away
 from .qmodel import (
@@ -26,10 +25,8 @@ from .qmodel import (
 )
 
 MAX_MULTIPLIER = 2**31 - 1
-MAX_SHIFT = 62
-MIN_SHIFT = 16
-MIN_PRE_FRAC, MAX_PRE_FRAC = 11, 15  # pre-activations span at most ±16, at least ±1
-INT64_LIMIT = 2**63 - 1
+PRE_UNIT = 2.0**PRE_FRAC  # a real 1.0 in pre-activation LSBs
+ACT_PEAK = 32768  # |activation| bound: Q0.15 states, and layer 0's int8 inputs times 256
 
 
 def row_scales(w: np.ndarray) -> np.ndarray:
@@ -40,12 +37,6 @@ def row_scales(w: np.ndarray) -> np.ndarray:
 
 def to_int8(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.clip(round_half_away(w / scale), -127, 127).astype(np.int8)
-
-
-def pre_frac_bits(peak: float) -> int:
-    """Fractional bits of a pre-activation format that holds ±peak (Q(15-F).F)."""
-    int_bits = 0 if peak <= 1.0 else math.ceil(math.log2(peak))
-    return int(min(max(15 - int_bits, MIN_PRE_FRAC), MAX_PRE_FRAC))
 
 
 def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
@@ -65,103 +56,74 @@ def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
     )
 
 
-def _choose_shift(real_mults: np.ndarray, real_bias: np.ndarray, where: str) -> int:
-    """Largest shift that keeps every multiplier below 2^31 and every bias term below 2^61.
-
-    Multipliers then carry as many bits as the widest row allows; a shift below 16
-    would leave them too coarse to mean anything, so such a layer is refused.
-    """
-    peak_mult = float(real_mults.max())
-    peak_bias = float(np.abs(real_bias).max())
-    shift = MAX_SHIFT
-    while shift >= MIN_SHIFT and (
-        peak_mult * 2.0**shift > MAX_MULTIPLIER or peak_bias * 2.0**shift > 2.0**61
-    ):
-        shift -= 1
-    if shift < MIN_SHIFT:
+def _multipliers(real: np.ndarray, where: str) -> np.ndarray:
+    """round(real * 2^32) as int32 multipliers of :func:`mul_high`; refuse what does not fit."""
+    mult = round_half_away(real * 2.0**32)
+    if mult.max() > MAX_MULTIPLIER:
+        peak = float(real.max() * 2.0**32 / MAX_MULTIPLIER)
         raise EdgeGruError(
-            f"{where}: weights or biases too large for int32 multipliers "
-            f"(peak multiplier {peak_mult:.3g}, peak bias {peak_bias:.3g} pre-activation units)"
+            f"{where}: weights too large for the fixed-point format "
+            f"(a row's scale is {peak:.3g} times the largest that fits; expected |weight| < ~250)"
         )
-    return shift
+    return mult
 
 
 def quantize_layer(
-    layer: GRULayer,
-    variant: str,
-    index: int,
-    input_scale: float,
-    input_zero_point: int,
-    input_peak: int,
-    preact_peaks: np.ndarray,
+    layer: GRULayer, variant: str, index: int, act_scale: float, input_zero_point: int
 ) -> QuantizedLayer:
-    """Quantise one layer; ``input_peak`` bounds |input value| (128 for int8, 32768 for Q0.15)."""
+    """Quantise one layer whose int16 activations are worth ``act_scale`` each.
+
+    ``input_zero_point`` is layer 0's int8 zero point (its activations are q * 256),
+    0 for a stacked layer reading the Q0.15 state below.
+    """
     wx_scale, wh_scale = row_scales(layer.w_x), row_scales(layer.w_h)
     wx, wh = to_int8(layer.w_x, wx_scale[..., None]), to_int8(layer.w_h, wh_scale[..., None])
-    hidden = layer.hidden_size
-    mult_x = np.zeros((3, hidden), np.int64)
-    mult_h = np.zeros((3, hidden), np.int64)
-    bias = np.zeros((3, hidden), np.int64)
-    bias_hn = np.zeros(hidden, np.int64)
-    shifts = np.zeros(3, np.int64)
-    fracs = np.array([pre_frac_bits(p) for p in preact_peaks], np.int64)
+    where = f"layer {index}"
+    mult_x = _multipliers(wx_scale * act_scale * PRE_UNIT, where)
+    mult_h = _multipliers(wh_scale * 2.0**-15 * PRE_UNIT, where)
+    b_x, b_h = layer.b_x.astype(np.float64), layer.b_h.astype(np.float64)
+    # the zero point's share of each input product: zp * 256 * row sum, in pre-activation units
+    zp_share = input_zero_point * 256.0 * wx.astype(np.float64).sum(axis=2) * mult_x / 2.0**32
     split_n = variant == "reset_after"
-    for g in range(3):
-        unit = 2.0 ** fracs[g]  # real value 1.0 in pre-activation LSBs
-        real_mx = wx_scale[g] * input_scale * unit
-        real_mh = wh_scale[g] * 2.0**-15 * unit
-        b_x, b_h = layer.b_x[g].astype(np.float64), layer.b_h[g].astype(np.float64)
-        real_b = np.abs(b_x) + np.abs(b_h)
-        shift = _choose_shift(
-            np.concatenate([real_mx, real_mh]), real_b * unit, f"layer {index} gate {'rzn'[g]}"
-        )
-        rowsum = wx[g].astype(np.int64).sum(axis=1)
-        mx = round_half_away(real_mx * 2.0**shift)
-        mh = round_half_away(real_mh * 2.0**shift)
-        both = 2.0 ** (fracs[g] + shift)
-        if g == 2 and split_n:
-            bias[g] = round_half_away(b_x * both) - input_zero_point * rowsum * mx
-            bias_hn[:] = round_half_away(b_h * both)
-        else:
-            bias[g] = round_half_away((b_x + b_h) * both) - input_zero_point * rowsum * mx
-        mult_x[g], mult_h[g], shifts[g] = mx, mh, shift
-        _check_bounds(index, g, wx[g], wh[g], mx, mh, bias[g], bias_hn, shift, input_peak, split_n)
-    return QuantizedLayer(
-        wx, wh, mult_x, mult_h, bias, bias_hn, shifts, fracs, wx_scale, wh_scale, input_scale
-    )
+    bias = round_half_away((b_x + np.where(split_n, [[1], [1], [0]], 1) * b_h) * PRE_UNIT - zp_share)
+    bias_hn = np.zeros(layer.hidden_size, np.int64)
+    if split_n:  # the candidate's recurrent part, with one more fractional bit (see the docs)
+        mult_h[2] = _multipliers(wh_scale[2] * 2.0**-15 * PRE_UNIT * 2, where)
+        bias_hn = round_half_away(b_h[2] * PRE_UNIT * 2)
+    _check_bounds(index, wx, wh, mult_x, mult_h, bias, bias_hn, split_n)
+    return QuantizedLayer(wx, wh, mult_x, mult_h, bias, bias_hn, wx_scale, wh_scale, act_scale)
 
 
 def _check_bounds(
     index: int,
-    gate: int,
     wx: np.ndarray,
     wh: np.ndarray,
-    mx: np.ndarray,
-    mh: np.ndarray,
+    mult_x: np.ndarray,
+    mult_h: np.ndarray,
     bias: np.ndarray,
     bias_hn: np.ndarray,
-    shift: int,
-    input_peak: int,
     split_n: bool,
 ) -> None:
-    """Refuse a layer whose worst case could overflow int32 accumulators or int64 sums."""
-    where = f"layer {index} gate {'rzn'[gate]}"
-    acc_x = np.abs(wx.astype(np.int64)).sum(axis=1) * input_peak
-    acc_h = np.abs(wh.astype(np.int64)).sum(axis=1) * 32768
-    if acc_x.max() > INT32_MAX or acc_h.max() > INT32_MAX:
-        raise EdgeGruError(f"{where}: a dot product could overflow its int32 accumulator")
-    # Python ints: these bounds may exceed int64 by design.
-    for j in range(len(mx)):
-        x_part = abs(int(bias[j])) + int(acc_x[j]) * int(mx[j])
-        h_part = int(acc_h[j]) * int(mh[j])
+    """Refuse a layer whose worst case could overflow an int32 accumulator or sum.
+
+    Bounds are taken from the actual integer weights: |acc| <= sum|w| * 32768, and
+    each requantised part is at most (|acc| * M + 2^31) / 2^32 in magnitude.
+    """
+    acc_x = np.abs(wx.astype(np.int64)).sum(axis=2) * ACT_PEAK
+    acc_h = np.abs(wh.astype(np.int64)).sum(axis=2) * ACT_PEAK
+    for gate in range(3):
+        where = f"layer {index} gate {'rzn'[gate]}"
+        if acc_x[gate].max() > INT32_MAX or acc_h[gate].max() > INT32_MAX:
+            raise EdgeGruError(f"{where}: a dot product could overflow its int32 accumulator")
+        part_x = (acc_x[gate] * mult_x[gate] >> 32) + 1
+        part_h = (acc_h[gate] * mult_h[gate] >> 32) + 1
         if split_n and gate == 2:
-            h_part += abs(int(bias_hn[j]))
-            too_big = max(x_part, h_part) + (1 << shift) > INT64_LIMIT
-            too_big |= (x_part >> shift) + (h_part >> shift) + 2 > INT32_MAX
+            rec = np.abs(bias_hn) + part_h  # r <= 1 scales it, so pre_n <= in_n + rec
+            worst = np.maximum(np.abs(bias[gate]) + part_x + rec, rec)
         else:
-            too_big = x_part + h_part + (1 << shift) > INT64_LIMIT
-        if too_big:
-            raise EdgeGruError(f"{where} unit {j}: requantisation sum could overflow")
+            worst = np.abs(bias[gate]) + part_x + part_h
+        if worst.max() > INT32_MAX:
+            raise EdgeGruError(f"{where} unit {int(worst.argmax())}: pre-activation could overflow int32")
 
 
 def quantize_head(head: Head) -> QuantizedHead:
@@ -176,11 +138,9 @@ def quantize_head(head: Head) -> QuantizedHead:
 
 
 def quantize(model: Model, ranges: Ranges, state_bits: int = 16) -> QuantizedModel:
-    """Quantise ``model`` with calibrated ``ranges`` (from :func:`calibrate`)."""
+    """Quantise ``model`` with the calibrated input range (from :func:`calibrate`)."""
     if state_bits not in STATE_BITS:
         raise EdgeGruError(f"state bits {state_bits}: expected 16 (Q0.15) or 8 (Q0.7)")
-    if len(ranges.preact) != len(model.layers):
-        raise EdgeGruError("calibration ranges do not match the model's layers")
     inq = quantize_input(model, ranges.input_lo, ranges.input_hi)
     layers = []
     for k, layer in enumerate(model.layers):
@@ -190,10 +150,8 @@ def quantize(model: Model, ranges: Ranges, state_bits: int = 16) -> QuantizedMod
                 layer,
                 model.variant,
                 k,
-                input_scale=inq.scale if first else 2.0**-15,
+                act_scale=inq.scale / 256 if first else 2.0**-15,
                 input_zero_point=inq.zero_point if first else 0,
-                input_peak=128 if first else 32768,
-                preact_peaks=ranges.preact[k],
             )
         )
     head = quantize_head(model.head) if model.head is not None else None

@@ -2,8 +2,8 @@
 
 It follows docs/quantization.md step by step, vectorised over the batch. Values
 are held in int64 NumPy arrays; the quantiser has proved per model that no
-intermediate leaves the range the C code computes it in (int32 accumulators,
-int64 requantisation sums), so int64 here is exact, not wider.
+intermediate leaves the range the C code computes it in (int32 accumulators and
+pre-activations), so int64 here is exact, not wider.
 
 Matrix products are computed with float64 BLAS on integer-valued operands: each
 product is below 2^22 and each sum below 2^31, far inside float64's 2^53 exact
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import sigmoid_q15, tanh_q15
-from .fixedpoint import INT8_MAX, INT8_MIN, INT16_MAX, INT16_MIN, rshift_round, saturate
+from .fixedpoint import INT8_MAX, INT8_MIN, mul_high, rshift_round, saturate
 from .qmodel import InputQuantisation, QuantizedHead, QuantizedLayer, QuantizedModel
 
 R, Z, N = 0, 1, 2
@@ -55,28 +55,25 @@ def layer_step(
 ) -> np.ndarray:
     """One step of one layer for a batch.
 
-    act: (B, K) layer input as int values (int8 for layer 0, Q0.15 otherwise);
-    h: (B, H) stored state (int16 or int8 values). Returns the new stored state.
+    act: (B, K) layer input as int16 values (layer 0's int8 inputs times 256, Q0.15
+    otherwise); h: (B, H) stored state (int16 or int8 values). Returns the new state.
     """
     h15 = state_to_q15(h, state_bits)
     acc_x = [matvec(layer.wx[g], act) for g in (R, Z, N)]
-    mx, mh, bias, shift, frac = layer.mult_x, layer.mult_h, layer.bias, layer.shift, layer.pre_frac
+    mx, mh, bias = layer.mult_x, layer.mult_h, layer.bias
 
     def gate_pre(g: int, acc_h: np.ndarray) -> np.ndarray:
-        total = bias[g] + acc_x[g] * mx[g] + acc_h * mh[g]
-        return saturate(rshift_round(total, int(shift[g])), INT16_MIN, INT16_MAX)
+        return bias[g] + mul_high(acc_x[g], mx[g]) + mul_high(acc_h, mh[g])
 
-    r15 = sigmoid_q15(gate_pre(R, matvec(layer.wh[R], h15)), int(frac[R]))
-    z15 = sigmoid_q15(gate_pre(Z, matvec(layer.wh[Z], h15)), int(frac[Z]))
+    r15 = sigmoid_q15(gate_pre(R, matvec(layer.wh[R], h15)))
+    z15 = sigmoid_q15(gate_pre(Z, matvec(layer.wh[Z], h15)))
     if variant == "reset_before":
-        rh15 = rshift_round(r15 * h15, 15)
-        pre_n = gate_pre(N, matvec(layer.wh[N], rh15))
+        pre_n = gate_pre(N, matvec(layer.wh[N], rshift_round(r15 * h15, 15)))
     else:
-        hn = rshift_round(layer.bias_hn + matvec(layer.wh[N], h15) * mh[N], int(shift[N]))
-        xn = rshift_round(bias[N] + acc_x[N] * mx[N], int(shift[N]))
-        pre_n = saturate(xn + rshift_round(r15 * hn, 15), INT16_MIN, INT16_MAX)
-    n15 = tanh_q15(pre_n, int(frac[N]))
-    new15 = saturate(n15 + rshift_round(z15 * (h15 - n15), 15), INT16_MIN, INT16_MAX)
+        rec_n = layer.bias_hn + mul_high(matvec(layer.wh[N], h15), mh[N])  # 13 fractional bits
+        pre_n = bias[N] + mul_high(acc_x[N], mx[N]) + ((rec_n * r15) >> 16)
+    n15 = tanh_q15(pre_n)
+    new15 = n15 + rshift_round(z15 * (h15 - n15), 15)  # between h15 and n15: no saturation
     if state_bits == 16:
         return new15
     return saturate(rshift_round(new15, 8), INT8_MIN, INT8_MAX)
@@ -107,7 +104,7 @@ def run(qm: QuantizedModel, xq: np.ndarray, initial: list[np.ndarray] | None = N
     ]
     trace = [np.zeros((batch, steps, h), np.int64) for h in qm.hidden_sizes]
     for t in range(steps):
-        act = xq[:, t]
+        act = xq[:, t] << 8
         for k, layer in enumerate(qm.layers):
             states[k] = layer_step(layer, qm.variant, qm.state_bits, act, states[k])
             trace[k][:, t] = states[k]
