@@ -351,12 +351,17 @@ def _run_host(args: argparse.Namespace) -> int:
 
 
 def _run_cortex_m(args: argparse.Namespace) -> int:
-    from .cortex_m import instruction_table
+    from .cortex_m import footprint_rows, instruction_table
 
     cpus = [c.strip() for c in args.cpu.split(",")]
+    shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
     print("1 layer, reset_after, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H)")
-    print(instruction_table(cpus, tuple(parse_shapes(args.shapes))))
+    print(instruction_table(cpus, shapes))
+    print()
+    print("footprint in bytes, 1 layer with a 4-class head, reset_after; targets: flash <= int8 weights")
+    print("+ other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")
+    print(footprint_rows(cpus, shapes))
     return 0
 
 

@@ -355,18 +355,46 @@ def count_step_instructions(
 BENCH_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
 
 
-def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
-    """The per-step instruction table of ``edgegru bench --target cortex-m``."""
+def _bench_model(d: int, h: int, variant: str, state_bits: int = 16, head: bool = False) -> QuantizedModel:
+    """The random one-layer model the Cortex-M tables measure (4-class head when asked)."""
     from .model import random_model
     from .quant import calibrate, quantize
 
+    model = random_model(d, [h], variant, "classification" if head else None, 4, seed=0)
+    return quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, d))), state_bits)
+
+
+def footprint_rows(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
+    """The footprint table of ``edgegru bench --target cortex-m``: both state widths, against the targets."""
+    lines = [
+        "| cpu | D->H | state | int8 weights | other constants | flash: code + constants | flash target "
+        "| RAM: state + stack | RAM target |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d, h in shapes:
+        for bits in (16, 8):
+            qm = _bench_model(d, h, variant, bits, head=True)
+            for cpu in cpus:
+                fp = measure_footprint(qm, cpu)
+                flash_limit, ram_limit = footprint_limits(qm, fp)
+                flash_ok = "ok" if fp.flash <= flash_limit else "OVER"
+                ram_ok = "ok" if fp.ram <= ram_limit else "OVER"
+                lines.append(
+                    f"| {cpu} | {d}->{h} | int{bits} | {fp.weight_bytes} | {fp.constants - fp.weight_bytes} "
+                    f"| {fp.flash} = {fp.code} + {fp.constants} | {flash_limit} {flash_ok} "
+                    f"| {fp.ram} = {fp.state} + {fp.stack} | {ram_limit} {ram_ok} |"
+                )
+    return "\n".join(lines)
+
+
+def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
+    """The per-step instruction table of ``edgegru bench --target cortex-m``."""
     lines = [
         f"{'cpu':14s} {'kernels':8s} {'D->H':>8s} {'MACs':>7s} {'instr/step':>11s} "
         f"{'instr/MAC':>10s} {'mat-vec instr/MAC':>18s} {'other instr/unit':>17s}"
     ]
     for d, h in shapes:
-        model = random_model(d, [h], variant, seed=0)
-        qm = quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, d))))
+        qm = _bench_model(d, h, variant)
         for cpu in cpus:
             c = count_step_instructions(qm, cpu)
             lines.append(
