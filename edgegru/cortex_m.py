@@ -50,15 +50,17 @@ def verify_cortex_m(
     portable: bool = False,
     prefix: str = "model",
     opt: str = "-O2",
+    defines: tuple[str, ...] = (),
     timeout: float = 300,
     workdir: Path | None = None,
 ) -> VerifyReport:
     """Build for ``cpu``, run under QEMU and compare every value with the reference.
 
-    ``portable`` builds the portable kernels even on a core with the DSP extension.
+    ``portable`` builds the portable kernels even on a core with the DSP extension;
+    ``defines`` are further -D flags (e.g. EDGEGRU_NO_ASM, for the C kernel loops).
     """
     target = get_target(cpu)
-    flags = (PORTABLE_FLAG,) if portable else ()
+    flags = ((PORTABLE_FLAG,) if portable else ()) + tuple(f"-D{d}" for d in defines)
 
     def build_and_run(directory: Path, input_path: Path) -> None:
         sources = write_sources(qm, directory, prefix, LAYOUT)
@@ -67,7 +69,8 @@ def verify_cortex_m(
         run_qemu(target, elf, cwd=directory, timeout=timeout, args=args).check()
 
     kernels = kernels_used(target, portable)
-    name = f"{target.cpu} on qemu {target.qemu_machine} ({kernels} kernels)"
+    built = " ".join((opt, *(f"-D{d}" for d in defines)))
+    name = f"{target.cpu} on qemu {target.qemu_machine} ({kernels} kernels, {built})"
     return verify_with(qm, x, name, build_and_run, workdir)
 
 
@@ -238,9 +241,9 @@ class InstructionCount:
     """Executed instructions of one ``<prefix>_step`` on a core, counted under unicorn.
 
     ``in_kernels`` is the part spent in the dot-product kernels (the mat-vecs),
-    attributed per basic block by the innermost function of its first instruction
-    (DWARF line tables: a block counts as kernel work when a kernel is anywhere in
-    the inline chain of its first instruction, so inlined kernels are recognised).
+    attributed instruction by instruction through the DWARF line tables: an
+    instruction counts as kernel work when a kernel is anywhere in its inline chain,
+    so kernels inlined into the unit loop are still recognised.
     """
 
     cpu: str
@@ -333,11 +336,11 @@ def count_step_instructions(
         elf = build_firmware(target, sources, [d], d / "build", flags, opt=opt, bench=True)
         runs = []
         for k in (steps, 2 * steps):
-            blocks: dict[int, int] = {}
+            executed: dict[int, int] = {}
             total = count_instructions(
-                target, elf, patches={"bench_steps": k.to_bytes(4, "little")}, blocks=blocks
+                target, elf, patches={"bench_steps": k.to_bytes(4, "little")}, executed=executed
             )
-            runs.append((total, blocks))
+            runs.append((total, executed))
         chains = _inline_chains(elf, sorted(runs[1][1]))
     diff = {a: n - runs[0][1].get(a, 0) for a, n in runs[1][1].items()}
     in_kernels = sum(n for a, n in diff.items() if any(KERNEL_FUNCTIONS.match(f) for f in chains.get(a, [])))

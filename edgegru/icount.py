@@ -119,14 +119,15 @@ class ElfImage:
         )
 
 
-def _thumb_instruction_count(code: bytes) -> int:
-    """Instructions in a run of Thumb code: halfwords 0b11101/0b11110/0b11111... start
-    a 32-bit instruction, every other halfword is a 16-bit one."""
-    count = pos = 0
+def _thumb_instruction_offsets(code: bytes) -> list[int]:
+    """Offsets of the instructions in a run of Thumb code: halfwords 0b11101/0b11110/0b11111...
+    start a 32-bit instruction, every other halfword is a 16-bit one."""
+    offsets = []
+    pos = 0
     while pos < len(code):
+        offsets.append(pos)
         pos += 4 if code[pos + 1] >> 3 in (0b11101, 0b11110, 0b11111) else 2
-        count += 1
-    return count
+    return offsets
 
 
 def count_instructions(
@@ -134,7 +135,7 @@ def count_instructions(
     elf: Path,
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
     patches: Mapping[str, bytes] | None = None,
-    blocks: dict[int, int] | None = None,
+    executed: dict[int, int] | None = None,
 ) -> int:
     """Instructions executed by a bench firmware from reset to its exit.
 
@@ -142,12 +143,13 @@ def count_instructions(
     the run (e.g. ``{"bench_steps": (1000).to_bytes(4, "little")}``), so one ELF can
     run several workloads. The program must exit with code 0; a non-zero code, a
     crash, or more than ``max_instructions`` instructions raise EdgeGruError.
-    ``blocks``, when given, receives the instructions executed per basic block,
-    keyed by the block's start address (for attributing counts to source lines).
+    ``executed``, when given, receives how often each instruction ran, keyed by its
+    address (for attributing counts to source lines, instruction by instruction: after
+    inlining one basic block may hold the code of several functions).
     """
     uc_module, arm = _import_unicorn()
     uc, entry = boot(target, elf, patches)
-    run = _Run(arm, max_instructions, blocks)
+    run = _Run(arm, max_instructions)
     uc.hook_add(uc_module.UC_HOOK_BLOCK, run.on_block)
     uc.hook_add(uc_module.UC_HOOK_INTR, run.on_exception)
     try:
@@ -157,6 +159,10 @@ def count_instructions(
         raise EdgeGruError(
             f"firmware {Path(elf).name} crashed under unicorn at pc={pc:#x}: {error}"
         ) from None
+    if executed is not None:
+        for key, times in run.block_runs.items():
+            for offset in run.block_offsets[key]:
+                executed[key[0] + offset] = executed.get(key[0] + offset, 0) + times
     return run.result(Path(elf).name)
 
 
@@ -195,23 +201,22 @@ def boot(target: Target | str, elf: Path, patches: Mapping[str, bytes] | None = 
 class _Run:
     """State of one emulation: the instruction count and how it stopped."""
 
-    def __init__(self, arm: Any, max_instructions: int, blocks: dict[int, int] | None = None) -> None:
+    def __init__(self, arm: Any, max_instructions: int) -> None:
         self.arm = arm
-        self.blocks = blocks
         self.max_instructions = max_instructions
         self.count = 0
-        self.block_sizes: dict[tuple[int, int], int] = {}
+        self.block_offsets: dict[tuple[int, int], list[int]] = {}  # instruction offsets per block
+        self.block_runs: dict[tuple[int, int], int] = {}  # executions per block
         self.stop: str | None = None
         self.exit_code: int | None = None
 
     def on_block(self, uc: Any, address: int, size: int, _user: object) -> None:
         key = (address, size)
-        n = self.block_sizes.get(key)
-        if n is None:
-            n = self.block_sizes[key] = _thumb_instruction_count(bytes(uc.mem_read(address, size)))
-        self.count += n
-        if self.blocks is not None:
-            self.blocks[address] = self.blocks.get(address, 0) + n
+        offsets = self.block_offsets.get(key)
+        if offsets is None:
+            offsets = self.block_offsets[key] = _thumb_instruction_offsets(bytes(uc.mem_read(address, size)))
+        self.count += len(offsets)
+        self.block_runs[key] = self.block_runs.get(key, 0) + 1
         if self.count > self.max_instructions:
             self.stop = f"did not exit within {self.max_instructions} instructions under unicorn"
             uc.emu_stop()

@@ -173,19 +173,59 @@ def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
     return np.concatenate([head.ravel(), tail.T.ravel()]), "; ".join(parts)
 
 
-def interleave(rows: np.ndarray) -> np.ndarray:
-    """(G, H, K) int8 rows -> flat interleaved layout, unit by unit.
+@dataclass
+class Interleaved:
+    """One matrix in the interleaved layout (see :func:`interleave`)."""
 
-    A unit's G rows take G·K bytes: first its K//4 blocks of 4 columns, the G rows of a
-    block side by side with each word's bytes as (0, 2, 1, 3); then the last K % 4
-    columns of each row in turn. No padding, so flash holds exactly the weights.
+    dsp: np.ndarray  # int32 words of the DSP kernels
+    portable: np.ndarray  # int32 words of the portable kernels
+    tail: np.ndarray  # int8: the last K % 4 columns, read by both
+
+
+def interleave(rows: np.ndarray, what: str = "weights") -> Interleaved:
+    """(G, H, K) int8 rows -> the interleaved layout, unit by unit (kernels.c.j2 reads it).
+
+    A unit's G·(K//4) words hold its blocks of 4 columns, the G rows of a block side by
+    side, one word per row; its G·(K%4) tail bytes the last columns of each row in turn,
+    in an int8 array of their own so that no unit needs padding. The words are int32: the
+    arrays are then aligned for word loads (LDM; ARMv6-M has no unaligned ones), and, being
+    values rather than bytes, mean the same on either byte order.
+
+    * portable: a row's columns 0, 2, 1, 3 in bits 0-7, 8-15, 16-23, 24-31, which is also
+      what SXTB16 and SXTB16 ROR #8 need to give the pairs (w0, w1) and (w2, w3);
+    * dsp: the same, except that rows 0 and 1 (r and z) share their two words, as the int16
+      halves 256·z[c] + r[c] of columns (0, 1) and (2, 3). SXTB16 gives the r pairs, SMLALD
+      sums 256·z·a + r·a, and z·a follows exactly. z = -128 with r < 0 does not fit a half:
+      such weights (never made by edgegru's quantiser, which stays within -127..127) are
+      refused.
     """
     gates, hidden, k = rows.shape
     full = k // 4 * 4
-    blocks = rows[:, :, :full].reshape(gates, hidden, -1, 4)[..., [0, 2, 1, 3]]
-    blocks = blocks.transpose(1, 2, 0, 3).reshape(hidden, -1)
-    tail = rows[:, :, full:].transpose(1, 0, 2).reshape(hidden, -1)
-    return np.concatenate([blocks, tail], axis=1).ravel()
+    columns = rows[:, :, :full].astype(np.int64).reshape(gates, hidden, -1, 4)  # gate, unit, block, column
+    portable = _pack_bytes(columns[..., [0, 2, 1, 3]])  # gate, unit, block
+    dsp = portable.copy()
+    if gates >= 2 and full:
+        halves = 256 * columns[1] + columns[0]  # 256·z + r: unit, block, column
+        if (halves < -32768).any():
+            raise EdgeGruError(
+                f"{what}: an int8 weight of -128 in gate z; the Cortex-M layout needs weights in -127..127"
+            )
+        halves &= 0xFFFF
+        dsp[0] = halves[..., 0] | halves[..., 1] << 16
+        dsp[1] = halves[..., 2] | halves[..., 3] << 16
+    tail = rows[:, :, full:].transpose(1, 0, 2).ravel().astype(np.int8)
+    return Interleaved(_int32_words(dsp), _int32_words(portable), tail)
+
+
+def _pack_bytes(values: np.ndarray) -> np.ndarray:
+    """int8 values along the last axis (4) -> the 32-bit pattern with them in bits 0-7, ..., 24-31."""
+    u = values & 0xFF
+    return u[..., 0] | u[..., 1] << 8 | u[..., 2] << 16 | u[..., 3] << 24
+
+
+def _int32_words(words: np.ndarray) -> np.ndarray:
+    """(gate, unit, block) 32-bit patterns -> the int32 values, in the order unit, block, gate."""
+    return np.ascontiguousarray(words.transpose(1, 2, 0)).astype(np.uint32).view(np.int32).ravel()
 
 
 def format_values(values: np.ndarray, per_line: int) -> str:
@@ -270,13 +310,32 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
     arrays: list[dict[str, Any]] = []
 
     split = {"input": row_block(k), "recurrent": row_block(hidden)}
+    # interleaved: each matrix's word and tail arrays for the layer table; a matrix with
+    # fewer than 4 columns has no words, one with a multiple of 4 no tail (stand-ins then)
+    matrices: dict[str, tuple[str, str]] = {}
 
     def weights(part: str, group: str, rows: np.ndarray, doc: str) -> None:
+        name = f"l{index}_w_{part}{group}"
         if interleaved:
-            flat, order = interleave(rows), "unit, block of 4 columns, gate, bytes (0, 2, 1, 3)"
+            il = interleave(rows, f"layer {index} {doc}")
+            found = []
+            if il.portable.size:
+                found.append(c_array(name, "int32_t", il.portable, 8, f"{doc}: unit, block, row"))
+                if not np.array_equal(il.dsp, il.portable):
+                    found[-1]["dsp_body"] = format_values(il.dsp, 8)  # r, z paired for SMLALD
+            if il.tail.size:
+                tail_doc = f"{doc}, last {rows.shape[2] % 4} columns: unit, row, column"
+                found.append(c_array(f"{name}_tail", "int8_t", il.tail, 16, tail_doc))
+            matrices[part + group] = (
+                name if il.portable.size else "no_words",
+                f"{name}_tail" if il.tail.size else "no_tail",
+            )
         else:
             flat, order = split_rows(rows, split[part])
-        arrays.append(c_array(f"l{index}_w_{part}{group}", "int8_t", flat, 16, f"{doc}: {order}"))
+            found = [c_array(name, "int8_t", flat, 16, f"{doc}: {order}")]
+        for array in found:
+            array["weights"] = True  # not counted among the other constants
+        arrays.extend(found)
 
     if qm.variant == "reset_before" and interleaved:
         weights("input", "_rz", layer.wx[:2], "input weights of r, z")
@@ -317,6 +376,7 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
         "input": k,
         "hidden": hidden,
         "arrays": arrays,
+        "matrices": matrices,
         "split": split,
         "kernel": kernel,
     }
@@ -351,10 +411,11 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
     # activation table (int16, or int32 pairs in the rows layout), the input constants
     # and the head's biases.
     table_bytes = SIGMOID_TABLE.size * 2 if layout == "interleaved" else (SIGMOID_TABLE.size - 1) * 4
-    const_bytes = sum(a["nbytes"] for ctx in layers for a in ctx["arrays"] if a["ctype"] != "int8_t")
+    const_bytes = sum(a["nbytes"] for ctx in layers for a in ctx["arrays"] if not a.get("weights"))
     const_bytes += table_bytes + qm.input_size * 8 + (head.output_size * 4 if head else 0)
     kernel_doc = (
-        "interleaved rows: SXTB16 + SMLAD with the Arm DSP extension, portable C elsewhere"
+        "interleaved rows: SXTB16 + SMLAD/SMLALD with the Arm DSP extension, portable C elsewhere;"
+        " with GCC the block loops are inline assembly (EDGEGRU_NO_ASM: C loops, same integers)"
         if layout == "interleaved"
         else "portable C, products of all rows first (vectorised by host compilers), then the gates"
     )
@@ -385,6 +446,8 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "input_scale_text": f"{qm.input.scale:.9g}",
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
         "act_len": max([qm.input_size, *qm.hidden_sizes]),
+        "max_hidden": max(qm.hidden_sizes),
+        "stand_ins": {name for ctx in layers for pair in ctx["matrices"].values() for name in pair},
         "sigmoid_table": format_values(SIGMOID_TABLE, 12),
         "sigmoid_pairs": format_values(sigmoid_pairs(), 8) if layout == "rows" else "",
         "input_scale_mul": format_floats(qm.input.scale_mul),
