@@ -304,6 +304,17 @@ def c_array(name: str, ctype: str, values: np.ndarray, per_line: int, doc: str) 
     }
 
 
+def unit_pairs(rows: np.ndarray) -> np.ndarray:
+    """(H, K) rows of one gate -> (2, ceil(H/2), K): units 2i and 2i+1 side by side as two rows.
+
+    The kernels then treat a pair of units like the r and z rows of one (the SMLALD
+    pairing); a zero row completes an odd H, and its products are never used.
+    """
+    if rows.shape[0] % 2:
+        rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), rows.dtype)])
+    return rows.reshape(-1, 2, rows.shape[1]).transpose(1, 0, 2)
+
+
 def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout: str) -> dict:
     hidden, k = layer.hidden_size, layer.input_size
     interleaved = layout == "interleaved"
@@ -339,9 +350,9 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
 
     if qm.variant == "reset_before" and interleaved:
         weights("input", "_rz", layer.wx[:2], "input weights of r, z")
-        weights("input", "_n", layer.wx[2:], "input weights of n")
+        weights("input", "_n", unit_pairs(layer.wx[2]), "input weights of n, units in pairs")
         weights("recurrent", "_rz", layer.wh[:2], "recurrent weights of r, z")
-        weights("recurrent", "_n", layer.wh[2:], "recurrent weights of n")
+        weights("recurrent", "_n", unit_pairs(layer.wh[2]), "recurrent weights of n, units in pairs")
     else:
         weights("input", "", layer.wx, "input weights of r, z, n")
         weights("recurrent", "", layer.wh, "recurrent weights of r, z, n")
@@ -431,7 +442,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "hidden_sizes": qm.hidden_sizes,
         "layers": layers,
         "layout": layout,
-        "dot_sizes": sorted({3} if qm.variant == "reset_after" else {1, 2}),
+        "dot_sizes": [3] if qm.variant == "reset_after" else [2],
         "state_bits": qm.state_bits,
         "state_ctype": "int16_t" if qm.state_bits == 16 else "int8_t",
         "state_format": "Q0.15" if qm.state_bits == 16 else "Q0.7",
