@@ -300,10 +300,17 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=7, help="timed runs per figure; the median is kept (default 7)"
     )
-    parser.add_argument(
+    cortex = parser.add_argument_group("cortex-m target")
+    cortex.add_argument(
         "--cpu",
         default="cortex-m4,cortex-m0plus,cortex-m7",
-        help="cortex-m target: comma-separated cores (default %(default)s)",
+        help="comma-separated cores (default %(default)s)",
+    )
+    cortex.add_argument(
+        "--variant",
+        choices=["reset_after", "reset_before"],
+        default="reset_after",
+        help="GRU variant of the measured models (default %(default)s)",
     )
     host = parser.add_argument_group("host target")
     host.add_argument(
@@ -356,12 +363,12 @@ def _run_cortex_m(args: argparse.Namespace) -> int:
     cpus = [c.strip() for c in args.cpu.split(",")]
     shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
-    print("1 layer, reset_after, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H)")
-    print(instruction_table(cpus, shapes))
+    print(f"1 layer, {args.variant}, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H)")
+    print(instruction_table(cpus, shapes, args.variant))
     print()
-    print("footprint in bytes, 1 layer with a 4-class head, reset_after; targets: flash <= int8 weights")
-    print("+ other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")
-    print(footprint_rows(cpus, shapes))
+    print(f"footprint in bytes at -Os, 1 layer with a 4-class head, {args.variant}; targets: flash <=")
+    print("int8 weights + other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")
+    print(footprint_rows(cpus, shapes, args.variant))
     return 0
 
 
