@@ -12,9 +12,12 @@ Constant tensors made from the same array share one tensor (and so one buffer),
 which is what keeps an unrolled sequence model from repeating its weights.
 
 The records around the weights are kept small because on tiny models they
-outweigh the weights: only graph inputs and outputs are named, and every
-distinct string, vector, quantisation, options table and unnamed tensor record
-is written once and referenced from everywhere it recurs (see _SharingBuilder).
+outweigh the weights: only graph inputs and outputs are named; every distinct
+string, vector, quantisation, options table and unnamed tensor record is written
+once and referenced from everywhere it recurs (see _SharingBuilder); constant
+data is placed so that its alignment costs no padding (see ``finish``); the model
+has no description string unless asked for (the ``edgegru`` metadata says which
+edgegru wrote it); operator codes below 127 use the 8-bit field only (_opcode).
 """
 
 from __future__ import annotations
@@ -114,7 +117,12 @@ class _Shared:
 
 
 class _AlignedBuffer(schema.BufferT):
-    """A buffer whose data starts on a BUFFER_ALIGNMENT boundary in the file."""
+    """A buffer whose data starts on a BUFFER_ALIGNMENT boundary in the file.
+
+    The schema declares ``Buffer.data`` with ``force_align: 16``, so that readers
+    can use the data in place; the Python flatbuffers package ignores that
+    attribute, so the padding is made here.
+    """
 
     def Pack(self, builder: Any) -> Any:
         if self.data is not None:
@@ -190,9 +198,13 @@ class GraphBuilder:
         outputs: dict[str, int],
         signature_key: str,
         metadata: dict[str, bytes],
-        description: str,
+        description: str | None = None,
     ) -> bytes:
-        """Pack the model: one subgraph with named inputs/outputs, one signature."""
+        """Pack the model: one subgraph with named inputs/outputs, one signature.
+
+        The subgraph itself is unnamed: the signature's key names it for every reader.
+        ``description`` is the model's free-text description, none by default.
+        """
         public = set(inputs.values()) | set(outputs.values())
         tensors = []
         for index, t in enumerate(self._tensors):
@@ -206,7 +218,6 @@ class GraphBuilder:
         subgraph.inputs = list(inputs.values())
         subgraph.outputs = list(outputs.values())
         subgraph.operators = self._operators
-        subgraph.name = signature_key
 
         signature = schema.SignatureDefT()
         signature.signatureKey = signature_key
@@ -229,9 +240,19 @@ class GraphBuilder:
             entry.name = name
             entry.buffer = len(buffers) - 1
             model.metadata.append(entry)
-        model.buffers = buffers
+        model.buffers = [_Shared(buffer, index) for index, buffer in enumerate(buffers)]
 
         fbb = _SharingBuilder(1024 + self.constant_bytes)
+        # Each constant's quantisation is written just before its data, in the gap
+        # the data's 16-byte alignment would otherwise pad: the 8-byte scale vector
+        # and 12-byte table, with the previous buffer's length and 8-byte table,
+        # fill 32 bytes, so data whose size is a multiple of 16 follows unpadded.
+        # Everything written here is shared with what model.Pack writes next.
+        for t in self._tensors:
+            if t.buffer:
+                if t.quantization is not None:
+                    t.quantization.Pack(fbb)
+                model.buffers[t.buffer].Pack(fbb)
         fbb.Finish(model.Pack(fbb), file_identifier=TFLITE_IDENTIFIER)
         return bytes(fbb.Output())
 
@@ -263,9 +284,17 @@ def _tensor_map(name: str, index: int) -> Any:
 
 
 def _opcode(code: int, version: int) -> Any:
+    """An operator code, its number in the 8-bit field when it fits there.
+
+    Readers take the larger of the 8-bit ``deprecated_builtin_code`` and the
+    32-bit ``builtin_code`` (TFLite's GetBuiltinCode), and readers that predate
+    the 32-bit field see only the 8-bit one, so a code below 127 is complete in
+    the 8-bit field alone, as in files from before the wider field existed;
+    only larger codes need the 32-bit field (4 bytes per operator code saved).
+    """
     c = schema.OperatorCodeT()
-    c.builtinCode = code
-    # Readers older than the 32-bit builtin_code field look at the 8-bit one.
     c.deprecatedBuiltinCode = min(code, Op.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    if code >= Op.PLACEHOLDER_FOR_GREATER_OP_CODES:
+        c.builtinCode = code
     c.version = version
     return c

@@ -4,9 +4,10 @@ One emitter serves both number formats. In float32 every tensor is float32. In
 int8 every activation tensor takes its quantisation from a *plan* (role ->
 :class:`QuantParams`, built by ``tflite_int8.make_plan``), and the ops whose
 kernels fix their output quantisation get it regardless of the plan:
-LOGISTIC (1/256, -128), TANH (1/128, 0), and SPLIT/CONCATENATION/UNPACK/PACK/
-RESHAPE, which move bytes and so keep their input's parameters. FULLY_CONNECTED weights are
-int8, symmetric, per output channel; biases int32 at input_scale*weight_scale.
+LOGISTIC (1/256, -128), TANH (1/128, 0), and SPLIT/SPLIT_V/CONCATENATION/UNPACK/
+PACK/RESHAPE, which move bytes and so keep their input's parameters.
+FULLY_CONNECTED weights are int8, symmetric, one scale per FC; biases int32 at
+input_scale*weight_scale (see ``tflite_int8.quantize_fc``).
 
 Tensors are named ``<prefix><role>``; the caller sets ``prefix`` (``t3/``) while
 unrolling a sequence. Weight tensors are made once per role and shared by all
@@ -23,6 +24,9 @@ import numpy as np
 from . import tflite_int8
 from .tflite_builder import GraphBuilder, Op, Options, QuantParams, schema
 from .tflite_int8 import LOGISTIC_QUANT, TANH_QUANT
+
+# The index TFLite gives an optional operator input that is left out.
+NO_INPUT = -1
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class TfliteEmitter:
 
     # The operations of a GRU step ----------------------------------------------
 
-    def fc(self, x: Value, weight: np.ndarray, bias: np.ndarray, role: str) -> Value:
+    def fc(self, x: Value, weight: np.ndarray, bias: np.ndarray | None, role: str) -> Value:
+        """FULLY_CONNECTED; without a bias its optional bias input is left out."""
         if role not in self._fc_weights:
             self._fc_weights[role] = self._fc_constants(x, weight, bias, role)
         w_index, b_index = self._fc_weights[role]
@@ -92,15 +97,19 @@ class TfliteEmitter:
         )
         return out
 
-    def _fc_constants(self, x: Value, weight: np.ndarray, bias: np.ndarray, role: str) -> tuple[int, int]:
+    def _fc_constants(
+        self, x: Value, weight: np.ndarray, bias: np.ndarray | None, role: str
+    ) -> tuple[int, int]:
         if x.quant is None:
             w = self.builder.constant(f"{role}/weight", weight.astype(np.float32))
-            b = self.builder.constant(f"{role}/bias", bias.astype(np.float32))
-            return w, b
+            if bias is None:
+                return w, NO_INPUT
+            return w, self.builder.constant(f"{role}/bias", bias.astype(np.float32))
         q_weight, w_quant, q_bias, b_quant = tflite_int8.quantize_fc(weight, bias, x.quant)
         w = self.builder.constant(f"{role}/weight", q_weight, w_quant)
-        b = self.builder.constant(f"{role}/bias", q_bias, b_quant)
-        return w, b
+        if q_bias is None:
+            return w, NO_INPUT
+        return w, self.builder.constant(f"{role}/bias", q_bias, b_quant)
 
     def add(self, a: Value, b: Value, role: str) -> Value:
         return self._binary(Op.ADD, a, b, role)
@@ -148,20 +157,20 @@ class TfliteEmitter:
         )
         return out
 
-    def split(self, a: Value, roles: Sequence[str]) -> list[Value]:
-        batch, width = self._shape(a)
-        part = (batch, width // len(roles))
+    def split(self, a: Value, sizes: Sequence[int], roles: Sequence[str]) -> list[Value]:
+        """Cut (1, sum(sizes)) along axis 1: SPLIT for equal parts, SPLIT_V otherwise."""
+        batch, _ = self._shape(a)
         axis = self.builder.constant("split_axis", np.array(1, dtype=np.int32))
-        outs = [self._new(role, part, a.quant) for role in roles]
-        options = schema.SplitOptionsT()
+        outs = [self._new(role, (batch, size), a.quant) for role, size in zip(roles, sizes, strict=True)]
+        if len(set(sizes)) == 1:
+            code, inputs = Op.SPLIT, [axis, a.index]
+            kind, options = Options.SplitOptions, schema.SplitOptionsT()
+        else:
+            size_splits = self.builder.constant("split_sizes", np.array(sizes, dtype=np.int32))
+            code, inputs = Op.SPLIT_V, [a.index, size_splits, axis]
+            kind, options = Options.SplitVOptions, schema.SplitVOptionsT()
         options.numSplits = len(roles)
-        self.builder.op(
-            Op.SPLIT,
-            [axis, a.index],
-            [o.index for o in outs],
-            (Options.SplitOptions, options),
-            version=self._version(2),
-        )
+        self.builder.op(code, inputs, [o.index for o in outs], (kind, options), version=self._version(2))
         return outs
 
     # Sequence plumbing -----------------------------------------------------------

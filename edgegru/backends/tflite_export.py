@@ -19,10 +19,11 @@ first layer's weights, so ``x`` is the raw input. int8 models keep it outside:
 zero point (the runtime does both), because one int8 scale for raw channels of
 different units would waste most of the 8 bits on the widest channel.
 
-Every file carries a metadata entry named ``edgegru`` (JSON: sizes, variant,
-tensor names and layout, class names, normalisation) by which ``edgegru.runtime``
-recognises it. The quantisation of inputs and outputs is not repeated there: the
-interpreter reports it with each tensor.
+Every file carries a metadata entry named ``edgegru`` (JSON: kind, dtype, variant,
+input size, output kind and class names, tensor names, normalisation) by which
+``edgegru.runtime`` recognises it. What the graph itself states (hidden sizes,
+number of steps, output size, the quantisation of inputs and outputs) is not
+repeated there: the interpreter reports it with each tensor.
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ from .tflite_read import METADATA_FORMAT, METADATA_NAME, METADATA_VERSION
 
 SIGNATURES = {"step": "step", "sequence": "serving_default"}
 DTYPES = ("float32", "int8")
-# One (1, H_k) tensor per layer: inputs h<k>, outputs h<k>_next.
-STATE_LAYOUT = "per_layer"
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,12 @@ def export_tflite(
         inputs, outputs = _build_sequence(emitter, weights, model.input_size, steps)
     in_info = [_tensor_info(builder, name, v, dtype) for name, v in inputs.items()]
     out_info = [_tensor_info(builder, name, v, dtype) for name, v in outputs.items()]
-    meta = _metadata(model, kind, dtype, steps, in_info, out_info)
+    meta = _metadata(model, kind, dtype, in_info, out_info)
     blob = builder.finish(
         {n: v.index for n, v in inputs.items()},
         {n: v.index for n, v in outputs.items()},
         SIGNATURES[kind],
         {METADATA_NAME: json.dumps(meta, separators=(",", ":")).encode()},
-        f"edgegru {__version__}",
     )
     atomic_write_bytes(path, blob)
     info = ExportInfo(path, kind, dtype, len(blob), builder.constant_bytes, in_info, out_info)
@@ -204,14 +202,16 @@ def _tensor_info(builder: GraphBuilder, name: str, value: Value, dtype: str) -> 
 
 
 def _metadata(
-    model: Model,
-    kind: str,
-    dtype: str,
-    steps: int | None,
-    inputs: list[TensorInfo],
-    outputs: list[TensorInfo],
+    model: Model, kind: str, dtype: str, inputs: list[TensorInfo], outputs: list[TensorInfo]
 ) -> dict[str, Any]:
-    """The JSON stored as the ``edgegru`` metadata entry; kept compact (it counts in size)."""
+    """The JSON stored as the ``edgegru`` metadata entry.
+
+    It holds what the graph cannot say. What the graph states is not repeated (it
+    counts in the file size, and the interpreter reports it with each tensor):
+    the hidden sizes are the shapes of ``h<k>``, the number of steps of a sequence
+    model is the second dimension of ``x``, the output size the last of ``y``, and
+    the quantisation of every input and output is in its tensor.
+    """
     head = model.head
     norm = model.normalisation
     normalisation: dict[str, Any] | None = None
@@ -228,14 +228,10 @@ def _metadata(
         "dtype": dtype,
         "variant": model.variant,
         "input_size": model.input_size,
-        "hidden_sizes": model.hidden_sizes,
-        "steps": steps,
         "output": {
             "kind": head.kind if head else "hidden",
-            "size": head.output_size if head else model.hidden_sizes[-1],
             "class_names": head.class_names if head else None,
         },
-        "state_layout": STATE_LAYOUT,
         "inputs": [t.name for t in inputs],
         "outputs": [t.name for t in outputs],
         "normalisation": normalisation,

@@ -9,21 +9,35 @@ the head) as calls on an *emitter*. The same description is
   once for a single-step model or T times for an unrolled sequence model.
 
 Because both come from one description, the calibrated ranges are keyed by the
-very roles (``l0.gx_rz``, ``l0.n`` ...) the TFLite tensors carry, and the step
-and sequence models contain identical arithmetic.
+very roles (``l0.gx``, ``l0.n`` ...) the TFLite tensors carry, and the step and
+sequence models contain identical arithmetic.
 
-Per layer the graph is (x the layer input, h its state)::
+Per layer the graph is (x the layer input, h its state, c = 1 - z)::
 
-    rz = logistic(FC(x; W_x[r,z]) + FC(h; W_h[r,z]));  r, z = split(rz)
-         (stacked layers: rz = logistic(FC(concat(x, h); [W_x | W_h][r,z])))
-    reset_after:  hn = r * FC(h; W_h[n])      reset_before:  hn = FC(r * h; W_h[n])
-    n  = tanh(FC(x; W_x[n]) + hn)
-    h' = n + z * (h - n)                      (= z*h + (1-z)*n)
+    r, c = split(logistic(pre-activations of r and of -z))   (logistic(-a) = 1 - logistic(a))
+    reset_after:  n = tanh(FC(x; W_x[n]) + r * FC(h; W_h[n]))
+    reset_before: n = tanh(FC(x; W_x[n]) + FC(r * h; W_h[n]))
+    h' = h + c * (n - h)                                     (= z*h + (1-z)*n)
 
-In the first layer x and h go through separate FULLY_CONNECTED ops because int8
-CONCATENATION requires its inputs to share one scale, which the model input and
-the state (fixed at 1/128) do not; a stacked layer's input is the previous
-layer's state, so there r and z come from one FC over concat(x, h).
+How the pre-activations are grouped into FULLY_CONNECTED operators depends on
+which tensors share a quantisation, because int8 CONCATENATION requires its
+inputs to share one:
+
+* a stacked layer's input is the previous layer's state, quantised like its own
+  state, so one FC over concat(x, h) gives r and c;
+* the first layer's input has its own calibrated scale, so x and h go through
+  separate FCs whose results are added. In reset_after, whose n parts enter n's
+  pre-activation directly, each of x and h goes through one FC for all three
+  gates, split after: five constant tensors instead of eight and fewer
+  quantisation records, for one weight and output scale per side (measured in
+  docs/tflite.md; reset_before fits its size budget without it);
+* in reset_before the FCs over h and r*h are only ever added to those over x,
+  so the x side carries both biases and those FCs have none.
+
+The update is written as h + c*(n - h) rather than n + z*(h - n): a GRU that
+remembers keeps z near 1, and then the product c*(n - h) is a small correction
+to h, quantised on a fine scale, instead of a large z*(h - n) that cancels most
+of n and brings its rounding error into the state.
 """
 
 from __future__ import annotations
@@ -39,16 +53,20 @@ from ..model import Model
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One GRU layer's weights cut along the gates the graph computes together."""
+    """One GRU layer's weights as the graph uses them, rows in gate order r, c, n.
 
-    w_x_rz: np.ndarray  # (2H, D)
-    b_x_rz: np.ndarray  # (2H,)
-    w_x_n: np.ndarray  # (H, D)
-    b_x_n: np.ndarray  # (H,)
-    w_h_rz: np.ndarray  # (2H, H)
-    b_h_rz: np.ndarray  # (2H,)
-    w_h_n: np.ndarray  # (H, H)
-    b_h_n: np.ndarray  # (H,)
+    The rows of c are the update gate's rows negated: logistic(-a) = 1 - logistic(a),
+    so the LOGISTIC that gives r gives c = 1 - z as well.
+    """
+
+    w_x: np.ndarray  # (3H, D)
+    b_x: np.ndarray  # (3H,)
+    w_h: np.ndarray  # (3H, H)
+    b_h: np.ndarray  # (3H,)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.w_h.shape[1])
 
 
 @dataclass(frozen=True)
@@ -62,7 +80,7 @@ class StepWeights:
 
     @property
     def hidden_sizes(self) -> list[int]:
-        return [layer.w_h_n.shape[0] for layer in self.layers]
+        return [layer.hidden_size for layer in self.layers]
 
 
 def state_role(layer: int) -> str:
@@ -75,7 +93,7 @@ Y_ROLE = "y"
 
 
 def prepare_weights(model: Model, fold_normalisation: bool) -> StepWeights:
-    """Cut the model's weights for the graph, optionally folding normalisation in.
+    """Arrange the model's weights for the graph, optionally folding normalisation in.
 
     Folding rewrites the first layer's input weights so that the graph takes raw
     inputs: ``W (x - m) / s + b = (W / s) x + (b - W (m / s))``. In float this is
@@ -83,6 +101,7 @@ def prepare_weights(model: Model, fold_normalisation: bool) -> StepWeights:
     ``tflite_export``) so that channels of very different units do not share one
     int8 input scale.
     """
+    sign = np.array([1.0, -1.0, 1.0])  # r, then -z (for c = 1 - z), then n
     layers = []
     for i, layer in enumerate(model.layers):
         w_x = layer.w_x.astype(np.float64)
@@ -96,14 +115,10 @@ def prepare_weights(model: Model, fold_normalisation: bool) -> StepWeights:
         b_h = layer.b_h.astype(np.float64)
         layers.append(
             LayerWeights(
-                w_x_rz=np.concatenate([w_x[0], w_x[1]]),
-                b_x_rz=np.concatenate([b_x[0], b_x[1]]),
-                w_x_n=w_x[2],
-                b_x_n=b_x[2],
-                w_h_rz=np.concatenate([w_h[0], w_h[1]]),
-                b_h_rz=np.concatenate([b_h[0], b_h[1]]),
-                w_h_n=w_h[2],
-                b_h_n=b_h[2],
+                w_x=np.concatenate(sign[:, None, None] * w_x),
+                b_x=np.concatenate(sign[:, None] * b_x),
+                w_h=np.concatenate(sign[:, None, None] * w_h),
+                b_h=np.concatenate(sign[:, None] * b_h),
             )
         )
     head = model.head
@@ -118,51 +133,90 @@ def prepare_weights(model: Model, fold_normalisation: bool) -> StepWeights:
 class Emitter(Protocol):
     """The operations a GRU step is made of; values are emitter-specific handles."""
 
-    def fc(self, x: Any, weight: np.ndarray, bias: np.ndarray, role: str) -> Any: ...
+    def fc(self, x: Any, weight: np.ndarray, bias: np.ndarray | None, role: str) -> Any: ...
     def add(self, a: Any, b: Any, role: str) -> Any: ...
     def sub(self, a: Any, b: Any, role: str) -> Any: ...
     def mul(self, a: Any, b: Any, role: str) -> Any: ...
     def logistic(self, a: Any, role: str) -> Any: ...
     def tanh(self, a: Any, role: str) -> Any: ...
-    def split(self, a: Any, roles: Sequence[str]) -> list[Any]: ...
+    def split(self, a: Any, sizes: Sequence[int], roles: Sequence[str]) -> list[Any]: ...
     def concat(self, a: Any, b: Any, role: str) -> Any: ...
 
 
 def emit_step(em: Emitter, weights: StepWeights, x: Any, states: list[Any]) -> tuple[Any, list]:
     """One time step of the stack; returns (head output or None, new states)."""
+    gates = _reset_after_gates if weights.variant == "reset_after" else _reset_before_gates
     inp = x
     new_states = []
     for k, (layer, h) in enumerate(zip(weights.layers, states, strict=True)):
         p = f"l{k}."
-        if k == 0:
-            gx_rz = em.fc(inp, layer.w_x_rz, layer.b_x_rz, p + "gx_rz")
-            gh_rz = em.fc(h, layer.w_h_rz, layer.b_h_rz, p + "gh_rz")
-            rz_pre = em.add(gx_rz, gh_rz, p + "rz_pre")
-        else:
-            # A stacked layer's input is a state, quantised like its own state, so one
-            # FC over their concatenation replaces two FCs and an ADD (smaller model).
-            xh = em.concat(inp, h, p + "xh")
-            w_rz = np.concatenate([layer.w_x_rz, layer.w_h_rz], axis=1)
-            rz_pre = em.fc(xh, w_rz, layer.b_x_rz + layer.b_h_rz, p + "rz_pre")
-        rz = em.logistic(rz_pre, p + "rz")
-        r, z = em.split(rz, [p + "r", p + "z"])
-        gx_n = em.fc(inp, layer.w_x_n, layer.b_x_n, p + "gx_n")
-        if weights.variant == "reset_after":
-            gh_n = em.fc(h, layer.w_h_n, layer.b_h_n, p + "gh_n")
-            hn = em.mul(r, gh_n, p + "r_gh_n")
-        else:
-            rh = em.mul(r, h, p + "r_h")
-            hn = em.fc(rh, layer.w_h_n, layer.b_h_n, p + "gh_n")
-        n = em.tanh(em.add(gx_n, hn, p + "n_pre"), p + "n")
-        d = em.sub(h, n, p + "h_minus_n")
-        e = em.mul(z, d, p + "z_h_minus_n")
-        h_new = em.add(n, e, state_role(k))
+        n_pre, c = gates(em, layer, k, inp, h)
+        candidate = em.tanh(n_pre, p + "n")
+        step = em.mul(c, em.sub(candidate, h, p + "n_minus_h"), p + "c_n_minus_h")
+        h_new = em.add(h, step, state_role(k))
         new_states.append(h_new)
         inp = h_new
     y = None
     if weights.head_weight is not None:
         y = em.fc(inp, weights.head_weight, weights.head_bias, Y_ROLE)
     return y, new_states
+
+
+def _reset_after_gates(em: Emitter, layer: LayerWeights, k: int, x: Any, h: Any) -> tuple[Any, Any]:
+    """n's pre-activation FC(x; W_x[n]) + r * FC(h; W_h[n]), and c."""
+    p, size = f"l{k}.", layer.hidden_size
+    _, n = _gate_rows(layer)
+    if k == 0:
+        # The n parts enter n's pre-activation directly, so x and h each go through
+        # one FC for all three gates, cut after into the r,c part and the n part.
+        gx = em.fc(x, layer.w_x, layer.b_x, p + "gx")
+        gx_rc, gx_n = em.split(gx, [2 * size, size], [p + "gx_rc", p + "gx_n"])
+        gh = em.fc(h, layer.w_h, layer.b_h, p + "gh")
+        gh_rc, gh_n = em.split(gh, [2 * size, size], [p + "gh_rc", p + "gh_n"])
+        rc_pre = em.add(gx_rc, gh_rc, p + "rc_pre")
+    else:
+        rc_pre = _stacked_rc_pre(em, layer, k, x, h)
+        gx_n = em.fc(x, layer.w_x[n], layer.b_x[n], p + "gx_n")
+        gh_n = em.fc(h, layer.w_h[n], layer.b_h[n], p + "gh_n")
+    r, c = _split_gates(em, rc_pre, k, size)
+    return em.add(gx_n, em.mul(r, gh_n, p + "r_gh_n"), p + "n_pre"), c
+
+
+def _reset_before_gates(em: Emitter, layer: LayerWeights, k: int, x: Any, h: Any) -> tuple[Any, Any]:
+    """n's pre-activation FC(x; W_x[n]) + FC(r * h; W_h[n]), and c.
+
+    The FCs over h and r*h are only added to those over x, so the x side carries
+    both biases and those FCs have none (one constant tensor less each).
+    """
+    p, size = f"l{k}.", layer.hidden_size
+    rc, n = _gate_rows(layer)
+    if k == 0:
+        gx_rc = em.fc(x, layer.w_x[rc], layer.b_x[rc] + layer.b_h[rc], p + "gx_rc")
+        rc_pre = em.add(gx_rc, em.fc(h, layer.w_h[rc], None, p + "gh_rc"), p + "rc_pre")
+    else:
+        rc_pre = _stacked_rc_pre(em, layer, k, x, h)
+    r, c = _split_gates(em, rc_pre, k, size)
+    gx_n = em.fc(x, layer.w_x[n], layer.b_x[n] + layer.b_h[n], p + "gx_n")
+    gh_n = em.fc(em.mul(r, h, p + "r_h"), layer.w_h[n], None, p + "gh_n")
+    return em.add(gx_n, gh_n, p + "n_pre"), c
+
+
+def _stacked_rc_pre(em: Emitter, layer: LayerWeights, k: int, x: Any, h: Any) -> Any:
+    """r and c's pre-activations in a stacked layer: one FC over concat(x, h), x being a state."""
+    rc, _ = _gate_rows(layer)
+    w_rc = np.concatenate([layer.w_x[rc], layer.w_h[rc]], axis=1)
+    return em.fc(em.concat(x, h, f"l{k}.xh"), w_rc, layer.b_x[rc] + layer.b_h[rc], f"l{k}.rc_pre")
+
+
+def _split_gates(em: Emitter, rc_pre: Any, k: int, size: int) -> list[Any]:
+    """r and c from one LOGISTIC."""
+    return em.split(em.logistic(rc_pre, f"l{k}.rc"), [size, size], [f"l{k}.r", f"l{k}.c"])
+
+
+def _gate_rows(layer: LayerWeights) -> tuple[slice, slice]:
+    """The rows of r and c, and of n, in a LayerWeights array."""
+    size = layer.hidden_size
+    return slice(0, 2 * size), slice(2 * size, 3 * size)
 
 
 class NumpyEmitter:
@@ -179,8 +233,8 @@ class NumpyEmitter:
         self.ranges[role] = (lo, hi)
         return value
 
-    def fc(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray, role: str) -> np.ndarray:
-        return self._seen(x @ weight.T + bias, role)
+    def fc(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, role: str) -> np.ndarray:
+        return self._seen(x @ weight.T + (0.0 if bias is None else bias), role)
 
     def add(self, a: np.ndarray, b: np.ndarray, role: str) -> np.ndarray:
         return self._seen(a + b, role)
@@ -200,10 +254,9 @@ class NumpyEmitter:
     def concat(self, a: np.ndarray, b: np.ndarray, role: str) -> np.ndarray:
         return self._seen(np.concatenate([a, b], axis=-1), role)
 
-    def split(self, a: np.ndarray, roles: Sequence[str]) -> list[np.ndarray]:
-        return [
-            self._seen(part, role) for part, role in zip(np.split(a, len(roles), axis=-1), roles, strict=True)
-        ]
+    def split(self, a: np.ndarray, sizes: Sequence[int], roles: Sequence[str]) -> list[np.ndarray]:
+        parts = np.split(a, np.cumsum(sizes)[:-1], axis=-1)
+        return [self._seen(part, role) for part, role in zip(parts, roles, strict=True)]
 
 
 def run_numpy(weights: StepWeights, x: np.ndarray) -> tuple[NumpyEmitter, np.ndarray | None, list]:

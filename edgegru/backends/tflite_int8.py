@@ -51,24 +51,26 @@ def make_plan(weights: StepWeights, x: np.ndarray) -> dict[str, QuantParams]:
 
 
 def quantize_fc(
-    weight: np.ndarray, bias: np.ndarray, input_quant: QuantParams
-) -> tuple[np.ndarray, QuantParams, np.ndarray, QuantParams]:
-    """int8 symmetric weights and int32 biases for one FULLY_CONNECTED.
+    weight: np.ndarray, bias: np.ndarray | None, input_quant: QuantParams
+) -> tuple[np.ndarray, QuantParams, np.ndarray | None, QuantParams | None]:
+    """int8 symmetric weights and int32 biases (None without a bias) for one FULLY_CONNECTED.
 
-    The weight scale is per tensor, and each FC holds one gate group (W_x[r,z],
-    W_x[n], W_h[r,z], W_h[n] or the head), so the scale still follows the gates'
-    magnitudes; per-channel scales would cost 24 bytes of parameters per output
-    channel (a float scale and an int64 zero point, for weight and bias), which
-    small models cannot afford. The bias scale must be input_scale*weight_scale
+    The weight scale is per tensor: per-channel scales would cost 24 bytes of
+    parameters per output channel (a float scale and an int64 zero point, for weight
+    and bias), which small models cannot afford (docs/tflite.md measures what one
+    scale for several gates costs). The bias scale must be input_scale*weight_scale
     (the kernel adds the bias to its int32 accumulator as is); scales are rounded
     to float32 first because that is what the kernel reads back from the file.
     """
     absmax = float(np.abs(weight).max())
     w_scale = float(np.float32(absmax / 127.0)) if absmax > 0 else 1.0
     q_weight = np.clip(np.rint(weight / w_scale), -127, 127).astype(np.int8)
+    w_quant = QuantParams.per_tensor(w_scale, 0)
+    if bias is None:
+        return q_weight, w_quant, None, None
     b_scale = float(np.float32(np.float32(input_quant.scale[0]) * np.float32(w_scale)))
     q_bias = np.clip(np.rint(bias / b_scale), -INT32_MAX, INT32_MAX).astype(np.int32)
-    return q_weight, QuantParams.per_tensor(w_scale, 0), q_bias, QuantParams.per_tensor(b_scale, 0)
+    return q_weight, w_quant, q_bias, QuantParams.per_tensor(b_scale, 0)
 
 
 def binary_op_version(
