@@ -54,3 +54,29 @@ def test_bad_shapes_are_one_line_errors(text, message):
     with pytest.raises(EdgeGruError, match=re.escape(message)):
         parse_shapes(text)
     assert parse_shapes("6x32, 12x64") == [(6, 32), (12, 64)]
+
+
+def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
+    """The Cortex-M tables: instruction counts split between the kernels and the rest, and
+    the footprint against the targets; counts are exact, so they repeat run to run."""
+    args = parse(["bench", "--target", "cortex-m", "--shapes", "6x8", "--cpu", "cortex-m4,cortex-m0plus"])
+    assert run_bench(args) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("cortex-m") and "->" in line]
+    counts = {row[0]: row for row in rows if not row[0].startswith("|")}
+    assert set(counts) == {"cortex-m4", "cortex-m0plus"}
+    for cpu, kernels in (("cortex-m4", "dsp"), ("cortex-m0plus", "portable")):
+        _, used, shape, macs, per_step, per_mac, kernel_per_mac, other = counts[cpu]
+        assert used == kernels and shape == "6->8" and int(macs) == 3 * 8 * (6 + 8)
+        assert float(per_mac) == pytest.approx(float(per_step) / int(macs), abs=0.006)
+        assert 0 < float(kernel_per_mac) < float(per_mac) and float(other) > 0
+        # the kernels' share plus the rest make up the whole step
+        total = float(kernel_per_mac) * int(macs) + float(other) * 8
+        assert total == pytest.approx(float(per_step), rel=0.01)
+    footprint = [line for line in out.splitlines() if line.startswith("| cortex-m")]
+    assert len(footprint) == 4  # two cores, int16 and int8 state
+    assert all(line.count(" ok ") == 2 for line in footprint), footprint
+    args = parse(["bench", "--target", "cortex-m", "--shapes", "6x8", "--cpu", "cortex-m4"])
+    assert run_bench(args) == 0
+    again = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cortex-m4 ")]
+    assert again == [counts["cortex-m4"]]
