@@ -358,13 +358,17 @@ def _run_host(args: argparse.Namespace) -> int:
 
 
 def _run_cortex_m(args: argparse.Namespace) -> int:
-    from .cortex_m import footprint_rows, instruction_table
+    from .cortex_m import InstructionCount, footprint_rows, function_table, instruction_table
 
     cpus = [c.strip() for c in args.cpu.split(",")]
     shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
     print(f"1 layer, {args.variant}, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H)")
-    print(instruction_table(cpus, shapes, args.variant))
+    counts: list[tuple[str, InstructionCount]] = []
+    print(instruction_table(cpus, shapes, args.variant, counts))
+    print()
+    print("instructions per unit outside the kernels, by innermost (inlined) function; the largest first")
+    print(function_table(counts))
     print()
     print(f"footprint in bytes at -Os, 1 layer with a 4-class head, {args.variant}; targets: flash <=")
     print("int8 weights + other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")

@@ -243,7 +243,9 @@ class InstructionCount:
     ``in_kernels`` is the part spent in the dot-product kernels (the mat-vecs),
     attributed instruction by instruction through the DWARF line tables: an
     instruction counts as kernel work when a kernel is anywhere in its inline chain,
-    so kernels inlined into the unit loop are still recognised.
+    so kernels inlined into the unit loop are still recognised. ``by_function``
+    splits the step by the innermost (inlined) function of each instruction, which
+    shows where the work outside the kernels goes.
     """
 
     cpu: str
@@ -253,6 +255,7 @@ class InstructionCount:
     in_kernels: float
     macs: int
     hidden_units: int
+    by_function: dict[str, float]
 
     @property
     def per_mac(self) -> float:
@@ -344,6 +347,10 @@ def count_step_instructions(
         chains = _inline_chains(elf, sorted(runs[1][1]))
     diff = {a: n - runs[0][1].get(a, 0) for a, n in runs[1][1].items()}
     in_kernels = sum(n for a, n in diff.items() if any(KERNEL_FUNCTIONS.match(f) for f in chains.get(a, [])))
+    by_function: dict[str, float] = {}
+    for address, n in diff.items():
+        name = chains.get(address, ["?"])[0]
+        by_function[name] = by_function.get(name, 0.0) + n / steps
     return InstructionCount(
         target.cpu,
         kernels_used(target, portable),
@@ -352,6 +359,7 @@ def count_step_instructions(
         in_kernels / steps,
         step_macs(qm),
         sum(qm.hidden_sizes),
+        {name: count for name, count in by_function.items() if count > 0},
     )
 
 
@@ -390,8 +398,30 @@ def footprint_rows(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_a
     return "\n".join(lines)
 
 
-def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
-    """The per-step instruction table of ``edgegru bench --target cortex-m``."""
+def function_table(counts: list[tuple[str, InstructionCount]], top: int = 8) -> str:
+    """Instructions per hidden unit by innermost function, the largest first (kernels excluded)."""
+    lines = []
+    for shape, c in counts:
+        rest = sorted(
+            ((n / c.hidden_units, f) for f, n in c.by_function.items() if not KERNEL_FUNCTIONS.match(f)),
+            reverse=True,
+        )
+        shown = ", ".join(f"{f} {n:.1f}" for n, f in rest[:top])
+        lines.append(f"{c.cpu:14s} {shape:>8s}  {shown}")
+    return "\n".join(lines)
+
+
+def instruction_table(
+    cpus: list[str],
+    shapes=BENCH_SHAPES,
+    variant: str = "reset_after",
+    counts: list[tuple[str, InstructionCount]] | None = None,
+) -> str:
+    """The per-step instruction table of ``edgegru bench --target cortex-m``.
+
+    ``counts``, when given, receives every (shape, count) measured, for
+    :func:`function_table`.
+    """
     lines = [
         f"{'cpu':14s} {'kernels':8s} {'D->H':>8s} {'MACs':>7s} {'instr/step':>11s} "
         f"{'instr/MAC':>10s} {'mat-vec instr/MAC':>18s} {'other instr/unit':>17s}"
@@ -400,6 +430,8 @@ def instruction_table(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "rese
         qm = _bench_model(d, h, variant)
         for cpu in cpus:
             c = count_step_instructions(qm, cpu)
+            if counts is not None:
+                counts.append((f"{d}->{h}", c))
             lines.append(
                 f"{c.cpu:14s} {c.kernels:8s} {f'{d}->{h}':>8s} {c.macs:7d} {c.per_step:11.0f} "
                 f"{c.per_mac:10.2f} {c.kernel_per_mac:18.2f} {c.other_per_unit:17.1f}"

@@ -62,8 +62,8 @@ def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
     args = parse(["bench", "--target", "cortex-m", "--shapes", "6x8", "--cpu", "cortex-m4,cortex-m0plus"])
     assert run_bench(args) == 0
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines() if line.startswith("cortex-m") and "->" in line]
-    counts = {row[0]: row for row in rows if not row[0].startswith("|")}
+    table = out[: out.index("by innermost")].splitlines()
+    counts = {row[0]: row for row in (line.split() for line in table if line.startswith("cortex-m"))}
     assert set(counts) == {"cortex-m4", "cortex-m0plus"}
     for cpu, kernels in (("cortex-m4", "dsp"), ("cortex-m0plus", "portable")):
         _, used, shape, macs, per_step, per_mac, kernel_per_mac, other = counts[cpu]
@@ -73,10 +73,29 @@ def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
         # the kernels' share plus the rest make up the whole step
         total = float(kernel_per_mac) * int(macs) + float(other) * 8
         assert total == pytest.approx(float(per_step), rel=0.01)
+    functions = out[out.index("by innermost") :].splitlines()[1:3]
+    assert [line.split()[:2] for line in functions] == [["cortex-m4", "6->8"], ["cortex-m0plus", "6->8"]]
+    assert all("mul_high_add" in line and "dot" not in line for line in functions)  # kernels excluded
     footprint = [line for line in out.splitlines() if line.startswith("| cortex-m")]
     assert len(footprint) == 4  # two cores, int16 and int8 state
     assert all(line.count(" ok ") == 2 for line in footprint), footprint
     args = parse(["bench", "--target", "cortex-m", "--shapes", "6x8", "--cpu", "cortex-m4"])
     assert run_bench(args) == 0
-    again = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cortex-m4 ")]
+    out = capsys.readouterr().out
+    again = [
+        line.split()
+        for line in out[: out.index("by innermost")].splitlines()
+        if line.startswith("cortex-m4 ")
+    ]
     assert again == [counts["cortex-m4"]]
+
+
+def test_instruction_count_by_function_adds_up():
+    """Every counted instruction of a step belongs to exactly one innermost function."""
+    from edgegru.cortex_m import count_step_instructions
+    from tests.conftest import make_qmodel
+
+    count = count_step_instructions(make_qmodel(5, [7], "reset_before", None, 16), "cortex-m4")
+    assert sum(count.by_function.values()) == pytest.approx(count.per_step)
+    kernels = sum(n for f, n in count.by_function.items() if re.fullmatch(r"dot\d|dot_row", f))
+    assert kernels == pytest.approx(count.in_kernels) and 0 < kernels < count.per_step
