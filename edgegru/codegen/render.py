@@ -442,7 +442,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "hidden_sizes": qm.hidden_sizes,
         "layers": layers,
         "layout": layout,
-        "dot_sizes": [3] if qm.variant == "reset_after" else [2],
+        "rows_per_unit": 3 if qm.variant == "reset_after" else 2,
         "state_bits": qm.state_bits,
         "state_ctype": "int16_t" if qm.state_bits == 16 else "int8_t",
         "state_format": "Q0.15" if qm.state_bits == 16 else "Q0.7",
