@@ -1,9 +1,9 @@
 """The quantised model: every integer the targets need, and nothing else.
 
 A :class:`QuantizedModel` is what the C generator, the integer reference and the
-verifier read. Its fields are the constants of ``docs/quantization.md``; the
-float scales are kept alongside for dequantisation and documentation only, never
-on the integer path.
+verifier read. Its fields are the constants of ``docs/quantization.md``; the only
+float scales kept are the input's and the head's, which convert data in and
+results out, never on the integer path.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class QuantizedLayer:
     ``bias + mul_high(acc_x, mult_x) + mul_high(acc_h, mult_h)`` (12 fractional
     bits). For ``reset_after`` the candidate keeps its recurrent part apart:
     ``bias_hn + mul_high(acc_h, mult_h[2])`` with 13 fractional bits.
-    ``input_scale`` is the real value of one unit of the layer's int16 input.
     """
 
     wx: np.ndarray
@@ -41,9 +40,6 @@ class QuantizedLayer:
     mult_h: np.ndarray
     bias: np.ndarray
     bias_hn: np.ndarray
-    wx_scale: np.ndarray
-    wh_scale: np.ndarray
-    input_scale: float
 
     @property
     def input_size(self) -> int:
@@ -53,9 +49,7 @@ class QuantizedLayer:
     def hidden_size(self) -> int:
         return int(self.wh.shape[1])
 
-    ARRAYS = (
-        "wx", "wh", "mult_x", "mult_h", "bias", "bias_hn", "wx_scale", "wh_scale",
-    )  # fmt: skip
+    ARRAYS = ("wx", "wh", "mult_x", "mult_h", "bias", "bias_hn")
 
 
 @dataclass
@@ -136,7 +130,6 @@ class QuantizedModel:
             "state_bits": self.state_bits,
             "num_layers": len(self.layers),
             "input": {"scale": self.input.scale, "zero_point": self.input.zero_point},
-            "input_scales": [layer.input_scale for layer in self.layers],
             "metadata": self.metadata,
         }
         if self.head is not None:
@@ -162,7 +155,6 @@ class QuantizedModel:
             layers = [
                 QuantizedLayer(
                     **{n: arrays[f"layer{i}.{n}"] for n in QuantizedLayer.ARRAYS},
-                    input_scale=float(meta["input_scales"][i]),
                 )
                 for i in range(int(meta["num_layers"]))
             ]

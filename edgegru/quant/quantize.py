@@ -79,19 +79,20 @@ def quantize_layer(
     wx_scale, wh_scale = row_scales(layer.w_x), row_scales(layer.w_h)
     wx, wh = to_int8(layer.w_x, wx_scale[..., None]), to_int8(layer.w_h, wh_scale[..., None])
     where = f"layer {index}"
+    split_n = variant == "reset_after"
+    # reset_after keeps the candidate's recurrent part apart, with one more fractional
+    # bit (see the docs), and its bias there instead of in B
+    rec_frac = np.array([1.0, 1.0, 2.0 if split_n else 1.0])[:, None]
+    rec_bias_in_b = np.array([1.0, 1.0, 0.0 if split_n else 1.0])[:, None]
     mult_x = _multipliers(wx_scale * act_scale * PRE_UNIT, where)
-    mult_h = _multipliers(wh_scale * 2.0**-15 * PRE_UNIT, where)
+    mult_h = _multipliers(wh_scale * 2.0**-15 * PRE_UNIT * rec_frac, where)
     b_x, b_h = layer.b_x.astype(np.float64), layer.b_h.astype(np.float64)
     # the zero point's share of each input product: zp * 256 * row sum, in pre-activation units
     zp_share = input_zero_point * 256.0 * wx.astype(np.float64).sum(axis=2) * mult_x / 2.0**32
-    split_n = variant == "reset_after"
-    bias = round_half_away((b_x + np.where(split_n, [[1], [1], [0]], 1) * b_h) * PRE_UNIT - zp_share)
-    bias_hn = np.zeros(layer.hidden_size, np.int64)
-    if split_n:  # the candidate's recurrent part, with one more fractional bit (see the docs)
-        mult_h[2] = _multipliers(wh_scale[2] * 2.0**-15 * PRE_UNIT * 2, where)
-        bias_hn = round_half_away(b_h[2] * PRE_UNIT * 2)
-    _check_bounds(index, wx, wh, mult_x, mult_h, bias, bias_hn, split_n)
-    return QuantizedLayer(wx, wh, mult_x, mult_h, bias, bias_hn, wx_scale, wh_scale, act_scale)
+    bias = round_half_away((b_x + rec_bias_in_b * b_h) * PRE_UNIT - zp_share)
+    bias_hn = round_half_away(b_h[2] * PRE_UNIT * 2) if split_n else np.zeros(layer.hidden_size, np.int64)
+    _check_bounds(index, wx, wh, mult_x, mult_h, bias, bias_hn if split_n else None)
+    return QuantizedLayer(wx, wh, mult_x, mult_h, bias, bias_hn)
 
 
 def _check_bounds(
@@ -101,13 +102,14 @@ def _check_bounds(
     mult_x: np.ndarray,
     mult_h: np.ndarray,
     bias: np.ndarray,
-    bias_hn: np.ndarray,
-    split_n: bool,
+    bias_hn: np.ndarray | None,
 ) -> None:
     """Refuse a layer whose worst case could overflow an int32 accumulator or sum.
 
     Bounds are taken from the actual integer weights: |acc| <= sum|w| * 32768, and
     each requantised part is at most (|acc| * M + 2^31) / 2^32 in magnitude.
+    ``bias_hn`` is reset_after's bias of n's recurrent part: that part, scaled by
+    r <= 1, adds at most |B_hn| + its product to pre_n.
     """
     acc_x = np.abs(wx.astype(np.int64)).sum(axis=2) * ACT_PEAK
     acc_h = np.abs(wh.astype(np.int64)).sum(axis=2) * ACT_PEAK
@@ -117,11 +119,9 @@ def _check_bounds(
             raise EdgeGruError(f"{where}: a dot product could overflow its int32 accumulator")
         part_x = (acc_x[gate] * mult_x[gate] >> 32) + 1
         part_h = (acc_h[gate] * mult_h[gate] >> 32) + 1
-        if split_n and gate == 2:
-            rec = np.abs(bias_hn) + part_h  # r <= 1 scales it, so pre_n <= in_n + rec
-            worst = np.maximum(np.abs(bias[gate]) + part_x + rec, rec)
-        else:
-            worst = np.abs(bias[gate]) + part_x + part_h
+        worst = np.abs(bias[gate]) + part_x + part_h
+        if bias_hn is not None and gate == 2:
+            worst = worst + np.abs(bias_hn)
         if worst.max() > INT32_MAX:
             raise EdgeGruError(f"{where} unit {int(worst.argmax())}: pre-activation could overflow int32")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..reference import last_valid
 from .activations import sigmoid_q15, tanh_q15
 from .fixedpoint import INT8_MAX, INT8_MIN, mul_high, rshift_round, saturate
 from .qmodel import InputQuantisation, QuantizedHead, QuantizedLayer, QuantizedModel
@@ -121,11 +122,9 @@ def predict(qm: QuantizedModel, x: np.ndarray, lengths: np.ndarray | None = None
     Without a head, the last layer's state in real units.
     """
     trace = run(qm, quantize_input(qm.input, x))
-    idx = np.arange(trace.states[0].shape[0])
-    last = (np.asarray(lengths) - 1) if lengths is not None else -1
     if qm.head is None:
-        return trace.states[-1][idx, last] / 2.0 ** (qm.state_bits - 1)
-    logits = trace.logits[idx, last]
+        return last_valid(trace.states[-1], lengths) / 2.0 ** (qm.state_bits - 1)
+    logits = last_valid(trace.logits, lengths)
     if qm.head.kind == "classification":
         return logits.argmax(axis=-1)
     return logits * qm.head.logit_scale
