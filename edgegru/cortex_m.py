@@ -271,7 +271,7 @@ class InstructionCount:
         return (self.per_step - self.in_kernels) / self.hidden_units
 
 
-KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_row)$")
+KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_rows)$")
 
 
 def step_macs(qm: QuantizedModel) -> int:

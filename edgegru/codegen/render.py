@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,8 +243,8 @@ def format_floats(values: np.ndarray) -> str:
 def format_rows(values: np.ndarray, per_line: int) -> str:
     """A 2-D table (gate, unit) as nested braces, one gate per block."""
     return ",\n".join(
-        "    {\n" + format_values(row, per_line).replace("\n", "\n    ") + "\n    }" for row in values
-    ).replace("\n    {\n    ", "\n    {\n        ", 0)
+        "    {\n" + textwrap.indent(format_values(row, per_line), "    ") + "\n    }" for row in values
+    )
 
 
 def c_string(text: str) -> str:
@@ -456,10 +457,11 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "input_zero_point": qm.input.zero_point,
         "input_scale_text": f"{qm.input.scale:.9g}",
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",
-        "act_len": max([qm.input_size, *qm.hidden_sizes]),
+        # int16 state: later layers read the state below in place, so act holds the input only
+        "act_len": qm.input_size if qm.state_bits == 16 else max([qm.input_size, *qm.hidden_sizes]),
         "max_hidden": max(qm.hidden_sizes),
         "stand_ins": {name for ctx in layers for pair in ctx["matrices"].values() for name in pair},
-        "sigmoid_table": format_values(SIGMOID_TABLE, 12),
+        "sigmoid_table": format_values(SIGMOID_TABLE, 12) if layout == "interleaved" else "",
         "sigmoid_pairs": format_values(sigmoid_pairs(), 8) if layout == "rows" else "",
         "input_scale_mul": format_floats(qm.input.scale_mul),
         "input_offset": format_floats(qm.input.offset),
