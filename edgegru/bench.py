@@ -38,8 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .codegen.render import MAX_SIZE, environment, render
+from .codegen.render import MAX_SIZE, render, render_bench
 from .errors import EdgeGruError
 from .model import Model, random_model
 from .quant import calibrate, quantize
@@ -142,16 +141,32 @@ def time_c(
     report = verify_host(qm, stimulus, prefix=PREFIX, cc=cc, cflags=cflags, workdir=directory / "verify")
     if not report.ok:
         raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
+
+    def compile_c(sources: list[Path], exe: Path) -> None:
+        run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
+
+    return run_c_benchmark(qm, directory, compile_c, [], repeats, min_time * 1e9)
+
+
+def run_c_benchmark(
+    qm: QuantizedModel,
+    directory: Path,
+    compile_c: Callable[[list[Path], Path], None],
+    runner: Sequence[str],
+    repeats: int,
+    min_ns: float,
+) -> float:
+    """Median µs per step that the bench_host.c.j2 harness reports for the rows-layout C.
+
+    ``compile_c(sources, exe)`` builds it (for the host or another machine) and
+    ``runner`` prefixes the command that runs it (an emulator, or nothing).
+    """
     render(qm, PREFIX, "rows").write(directory)
-    harness = environment().get_template("bench_host.c.j2")
-    (directory / f"{PREFIX}_bench.c").write_text(
-        harness.render(p=PREFIX, P=PREFIX.upper(), version=__version__)
-    )
+    (directory / f"{PREFIX}_bench.c").write_text(render_bench(PREFIX, "bench_host.c.j2"))
     exe = directory / "bench"
-    sources = [directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"]
-    run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
-    command = [str(exe), str(repeats), f"{min_time * 1e9:.0f}"]
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    compile_c([directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"], exe)
+    command = [*runner, str(exe), str(repeats), f"{min_ns:.0f}"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
     if proc.returncode != 0 or len(times) != repeats:
         raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")

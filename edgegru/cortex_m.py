@@ -13,14 +13,13 @@ place, not estimates.
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .codegen.render import render
+from .codegen.render import render, render_bench
 from .emulate import build_firmware, run_qemu
 from .errors import EdgeGruError
 from .quant.activations import SIGMOID_TABLE
@@ -186,9 +185,9 @@ def _code_and_constants(obj: Path) -> tuple[int, int]:
     Read from ``arm-none-eabi-size -A``; with -ffunction-sections and -fdata-sections
     every function and array has its own section.
     """
-    out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True)
+    out = run_tool(["arm-none-eabi-size", "-A", str(obj)], "measure the footprint")
     code = constants = 0
-    for line in out.stdout.splitlines():
+    for line in out.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[1].isdigit():
             name, size = parts[0], int(parts[1])
@@ -200,10 +199,7 @@ def _code_and_constants(obj: Path) -> tuple[int, int]:
 
 
 def _read_const_u32(obj: Path, symbol: str) -> int:
-    out = subprocess.run(
-        ["arm-none-eabi-objdump", "-s", "-j", f".rodata.{symbol}", str(obj)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    out = run_tool(["arm-none-eabi-objdump", "-s", "-j", f".rodata.{symbol}", str(obj)], f"read {symbol}")
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 2 and re.fullmatch(r"[0-9a-f]{4}", parts[0]):
@@ -285,12 +281,8 @@ def step_macs(qm: QuantizedModel) -> int:
 
 def _inline_chains(elf: Path, addresses: list[int]) -> dict[int, list[str]]:
     """Address -> the functions it belongs to, innermost inlined one first (addr2line -i)."""
-    out = subprocess.run(
-        ["arm-none-eabi-addr2line", "-f", "-i", "-a", "-e", str(elf), *(hex(a) for a in addresses)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    cmd = ["arm-none-eabi-addr2line", "-f", "-i", "-a", "-e", str(elf), *(hex(a) for a in addresses)]
+    out = run_tool(cmd, "attribute instructions to functions").splitlines()
     chains: dict[int, list[str]] = {}
     current: list[str] = []
     for line in out:
@@ -315,7 +307,6 @@ def count_step_instructions(
     The same ELF runs both (only ``bench_steps`` is patched), so start-up and
     set-up cancel out exactly; the count is deterministic.
     """
-    from .codegen.render import environment
     from .icount import count_instructions
 
     target = get_target(cpu)
@@ -324,15 +315,8 @@ def count_step_instructions(
         d = Path(tmp)
         render(qm, prefix, LAYOUT).write(d)
         bench = d / f"{prefix}_bench.c"
-        template = environment().get_template("bench_cortex_m.c.j2")
-        bench.write_text(
-            template.render(
-                p=prefix,
-                P=prefix.upper(),
-                version=qm.metadata.get("edgegru_version", ""),
-                input_values=", ".join(str(int(v)) for v in values),
-            )
-        )
+        inputs = ", ".join(str(int(v)) for v in values)
+        bench.write_text(render_bench(prefix, "bench_cortex_m.c.j2", input_values=inputs))
         # -g adds line tables only; the machine code is the same as without it
         sources = [d / f"{prefix}.c", bench]
         flags = ("-g", *((PORTABLE_FLAG,) if portable else ()))

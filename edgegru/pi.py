@@ -44,7 +44,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,9 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .backends.tflite_export import export_tflite
-from .codegen.render import environment, render
+from .bench import run_c_benchmark
 from .errors import EdgeGruError, run_reporting
 from .model import random_model
 from .quant import calibrate, quantize
@@ -313,7 +311,7 @@ def _locked(path: Path) -> Iterator[None]:
 def _build(pi: PiRoot, spec: dict[str, Any], log: Callable[[str], None]) -> None:
     mirror = apt_mirror()
     log(f"  mmdebstrap {SUITE} arm64 from {mirror}")
-    _run(
+    run_tool(
         [
             MMDEBSTRAP,
             "--variant=extract",
@@ -324,16 +322,18 @@ def _build(pi: PiRoot, spec: dict[str, Any], log: Callable[[str], None]) -> None
             mirror,
         ],
         f"build the {SUITE} arm64 root from {mirror}",
+        timeout=1800,
     )
     wheels = [f"{name}=={version}" for name, version in spec["wheels"].items()]
     log(f"  pip install aarch64 wheels: {' '.join(wheels)}")
     platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
     tag = "cp{}{}".format(*GUEST_PYTHON)
-    _run(
+    run_tool(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target",
          str(pi.site), "--only-binary=:all:", *platforms, "--python-version", spec["python"],
          "--implementation", "cp", "--abi", tag, *wheels],
         "download the aarch64 wheels",
+        timeout=1800,
     )  # fmt: skip
     _compile_bytecode(pi)
     for board in BOARDS.values():
@@ -361,19 +361,6 @@ def _compile_bytecode(pi: PiRoot) -> None:
         cmd = [*qemu_command(BOARDS["pi4"]), "-L", str(pi.tree), str(pi.python), "-S"]
         cmd += ["-m", "compileall", "-q", *dirs]
     subprocess.run(cmd, capture_output=True, timeout=1800, check=False)
-
-
-def _run(cmd: list[str], what: str, timeout: float = 1800) -> None:
-    """Run a set-up command; a failure becomes one line with the tool's own error."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EdgeGruError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("E:") or "error" in ln.lower()]
-        detail = (errors or lines or ["no output"])[0]
-        raise EdgeGruError(f"{what} failed (exit {proc.returncode}): {detail}")
 
 
 # Running on the emulated Pi ----------------------------------------------------------------
@@ -558,31 +545,19 @@ def _median_us(proc: subprocess.CompletedProcess[str]) -> float:
     return float(match[1])
 
 
-def _host_compile(sources: Sequence[Path], exe: Path) -> None:
+def _host_compile(sources: list[Path], exe: Path) -> None:
     run_tool(["gcc", *STRICT_FLAGS, "-O2", *map(str, sources), "-o", str(exe)], "compile the C benchmark")
 
 
 def _time_c(
     qm: QuantizedModel,
     directory: Path,
-    compile_c: Callable[[Sequence[Path], Path], None],
+    compile_c: Callable[[list[Path], Path], None],
     runner: list[str],
 ) -> float:
-    """Median µs per step reported by the generated benchmark harness (bench_host.c.j2)."""
+    """Median µs per step of the generated C: 7 runs of at least 20 ms."""
     directory.mkdir()
-    prefix = "bm"
-    render(qm, prefix, C_LAYOUT).write(directory)
-    harness = (
-        environment().get_template("bench_host.c.j2").render(p=prefix, P=prefix.upper(), version=__version__)
-    )
-    (directory / f"{prefix}_bench.c").write_text(harness)
-    exe = directory / "bench"
-    compile_c([directory / f"{prefix}.c", directory / f"{prefix}_bench.c"], exe)
-    proc = subprocess.run([*runner, str(exe), "7", "2e7"], capture_output=True, text=True, timeout=600)
-    times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
-    if proc.returncode != 0 or len(times) != 7:
-        raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")
-    return statistics.median(times) / 1e3
+    return run_c_benchmark(qm, directory, compile_c, runner, 7, 2e7)
 
 
 def format_bench(rows: Sequence[BenchRow], board: str) -> str:

@@ -153,18 +153,24 @@ def write_sources(qm: QuantizedModel, directory: Path, prefix: str, layout: str)
     return [directory / f"{prefix}.c", directory / f"{prefix}_harness.c"]
 
 
-def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 600) -> None:
-    """Run a build or test command; failures become one-line EdgeGruErrors with the tool's words."""
+def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 600) -> str:
+    """Run a build, test or set-up command and return its output.
+
+    Failures become one-line EdgeGruErrors with the tool's own first error line (a line
+    with "error" in it, or apt's "E:").
+    """
     if shutil.which(cmd[0]) is None:
         raise EdgeGruError(f"{cmd[0]} not found: install it to {what}")
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EdgeGruError(f"{what}: {cmd[0]} did not finish within {timeout:.0f} s") from None
+        raise EdgeGruError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        first_error = next((ln for ln in detail if "error" in ln.lower()), detail[0] if detail else "")
-        raise EdgeGruError(f"{what} failed (exit {proc.returncode}): {first_error.strip()}")
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("E:") or "error" in ln.lower()]
+        detail = (errors or lines or ["no output"])[0]
+        raise EdgeGruError(f"{what} failed (exit {proc.returncode}): {detail}")
+    return proc.stdout
 
 
 def verify_with(

@@ -288,6 +288,13 @@ def render_harness(qm: QuantizedModel, prefix: str) -> str:
     )
 
 
+def render_bench(prefix: str, template: str, **extra: Any) -> str:
+    """A benchmark harness (``bench_host.c.j2``, ``bench_cortex_m.c.j2``) for the model ``prefix``."""
+    return (
+        environment().get_template(template).render(p=prefix, P=prefix.upper(), version=__version__, **extra)
+    )
+
+
 C_SIZES = {"int8_t": 1, "int32_t": 4}
 
 
