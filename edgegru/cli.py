@@ -92,15 +92,11 @@ def load_data(args: argparse.Namespace) -> tuple[Dataset | None, Dataset | None]
 
 def load_any_model(path: str) -> Model | QuantizedModel:
     """Read a float or a quantised model file, whichever it holds."""
-    from .model import MODEL_KIND, Model
-    from .quant.qmodel import QuantizedModel
+    from .container import container_kind
+    from .model import Model
+    from .quant.qmodel import QMODEL_KIND, QuantizedModel
 
-    try:
-        return QuantizedModel.load(path)
-    except EdgeGruError as exc:
-        if f"holds a {MODEL_KIND!r}" not in str(exc):
-            raise
-    return Model.load(path)
+    return QuantizedModel.load(path) if container_kind(path) == QMODEL_KIND else Model.load(path)
 
 
 def _require_quantised(path: str, what: str) -> QuantizedModel:
@@ -223,10 +219,6 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     model = _require_float(args.model, "quantize")
     calib, test = load_data(args)
-    if calib.input_size != model.input_size:
-        raise EdgeGruError(
-            f"calibration data has {calib.input_size} channels, the model expects {model.input_size}"
-        )
     ranges = calibrate(model, calib.x, calib.lengths, args.method, args.percentile)
     qm = quantize(model, ranges, args.state_bits)
     qm.save(args.output)

@@ -32,6 +32,30 @@ def save_container(
         np.savez(fh, **{META_KEY: blob}, **arrays)
 
 
+def _read(path: Path, with_arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header (checked to be an edgegru container's) and, if asked, the arrays."""
+    if not path.is_file():
+        raise EdgeGruError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if META_KEY not in npz.files:
+                raise EdgeGruError(f"{path}: not an edgegru file (no edgegru metadata inside)")
+            header = json.loads(npz[META_KEY].tobytes().decode())
+            arrays = {k: npz[k] for k in npz.files if k != META_KEY} if with_arrays else {}
+    except EdgeGruError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise EdgeGruError(f"{path}: not a readable edgegru file ({exc})") from None
+    if header.get("format") != FORMAT_NAME:
+        raise EdgeGruError(f"{path}: not an edgegru file")
+    return header, arrays
+
+
+def container_kind(path: str | Path) -> str:
+    """The kind of object a container holds (read from its header alone)."""
+    return str(_read(Path(path), with_arrays=False)[0].get("kind"))
+
+
 def load_container(
     path: str | Path, kind: str, max_version: int, min_version: int = 1, redo: str = ""
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -41,20 +65,7 @@ def load_container(
     makes a current file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise EdgeGruError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if META_KEY not in npz.files:
-                raise EdgeGruError(f"{path}: not an edgegru file (no edgegru metadata inside)")
-            header = json.loads(npz[META_KEY].tobytes().decode())
-            arrays = {k: npz[k] for k in npz.files if k != META_KEY}
-    except EdgeGruError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise EdgeGruError(f"{path}: not a readable edgegru file ({exc})") from None
-    if header.get("format") != FORMAT_NAME:
-        raise EdgeGruError(f"{path}: not an edgegru file")
+    header, arrays = _read(path, with_arrays=True)
     if header.get("kind") != kind:
         raise EdgeGruError(f"{path}: holds a {header.get('kind')!r}, expected a {kind!r}")
     version = header.get("format_version")
