@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from edgegru.container import META_KEY
 from edgegru.data import Dataset, load_dataset
 from edgegru.model import Model, random_model
 from edgegru.quant import calibrate, quantize
@@ -57,3 +59,30 @@ def train_uea(shared: Path, name: str, variant: str = "reset_after") -> tuple[Da
 def basic_motions(shared: Path) -> tuple[Dataset, Dataset, Model]:
     """BasicMotions trained once per test session (about 10 s)."""
     return train_uea(shared, "BasicMotions")
+
+
+def assert_same_model(a: Model, b: Model) -> None:
+    """Every array and name of two float models is equal."""
+    assert (a.variant, a.input_size, a.hidden_sizes) == (b.variant, b.input_size, b.hidden_sizes)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        for name in ("w_x", "w_h", "b_x", "b_h"):
+            assert np.array_equal(getattr(la, name), getattr(lb, name)), name
+    assert (a.head is None) == (b.head is None)
+    if a.head is not None:
+        assert (a.head.kind, a.head.class_names) == (b.head.kind, b.head.class_names)
+        assert np.array_equal(a.head.weight, b.head.weight)
+        assert np.array_equal(a.head.bias, b.head.bias)
+    assert (a.normalisation is None) == (b.normalisation is None)
+    if a.normalisation is not None:
+        assert np.array_equal(a.normalisation.mean, b.normalisation.mean)
+        assert np.array_equal(a.normalisation.std, b.normalisation.std)
+
+
+def rewrite_meta(path: Path, **changes: object) -> None:
+    """Change fields of a saved container's header in place (for version and kind checks)."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays[META_KEY].tobytes())
+    meta.update(changes)
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)

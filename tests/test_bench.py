@@ -53,6 +53,9 @@ def test_format_table_ratios():
 def test_bad_shapes_are_one_line_errors(text, message):
     with pytest.raises(EdgeGruError, match=re.escape(message)):
         parse_shapes(text)
+
+
+def test_shapes_are_parsed():
     assert parse_shapes("6x32, 12x64") == [(6, 32), (12, 64)]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from edgegru.cli import main
 from edgegru.model import Model, random_model
+from tests.conftest import rewrite_meta
 
 COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
 
@@ -34,11 +34,6 @@ def _bad(capsys, *args: str) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgegru: error: ") and "\n" not in err and "Traceback" not in err
     return err
-
-
-def _write_ts(path, rows: list[str], labels="a b") -> None:
-    header = f"@problemName t\n@timeStamps false\n@univariate true\n@classLabel true {labels}\n@data\n"
-    path.write_text(header + "\n".join(rows) + "\n")
 
 
 TS_HEAD = "@problemName t\n@timeStamps false\n@univariate true\n@classLabel true a b\n@data\n"
@@ -67,19 +62,9 @@ def test_bad_training_data_leaves_no_model(tmp_path, capsys, name):
 
 
 def test_model_from_a_newer_version(tmp_path, capsys):
-    import json
-
-    from edgegru.container import META_KEY
-
-    path = tmp_path / "m.egru"
+    path = tmp_path / "m.npz"
     random_model(2, [3], "reset_after").save(path)
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays[META_KEY].tobytes())
-    meta["format_version"] = 7
-    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    rewrite_meta(path, format_version=7)
     err = _bad(capsys, "info", str(path))
     assert "newer edgegru" in err
 

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
 from edgegru.cortex_m import check_budget, footprint_limits, measure_footprint, verify_cortex_m
 from edgegru.errors import EdgeGruError
-from edgegru.targets import TARGETS
+from edgegru.targets import TARGETS, get_target
 from edgegru.verify import random_stimulus
 from tests.conftest import make_qmodel
 
 CPUS = sorted(TARGETS)
+
+
+def chosen_paths(workdir, cpu: str, opt: str, flags=()) -> dict[str, int]:
+    """The code paths the generated model.c selects for these flags: its MODEL_* macros."""
+    command = [
+        "arm-none-eabi-gcc",
+        *get_target(cpu).gcc_flags,
+        opt,
+        *flags,
+        "-dM",
+        "-E",
+        str(workdir / "model.c"),
+    ]
+    macros = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return {m[1]: int(m[2]) for m in re.finditer(r"^#define MODEL_(\w+) (\d+)$", macros, re.M)}
+
+
+def built_instructions(workdir) -> str:
+    """The disassembly of the firmware verify_cortex_m built and ran."""
+    command = ["arm-none-eabi-objdump", "-d", str(workdir / "build" / "firmware.elf")]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.mark.parametrize("cpu", CPUS)
@@ -25,32 +49,43 @@ def test_every_core_is_bit_exact(cpu, variant, bits):
 
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7", "cortex-m33"])
 @pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
-def test_dsp_and_portable_kernels_give_the_same_bits(cpu, variant):
-    """Both kernels run on the same DSP core and both match the reference exactly."""
+def test_dsp_and_portable_kernels_give_the_same_bits(cpu, variant, tmp_path):
+    """Both kernels run on the same DSP core and both match the reference exactly; the
+    firmware that ran holds the DSP instructions exactly when the DSP kernels were asked for."""
     qm = make_qmodel(33, [21], variant, "regression", 16, seed=4)
     x = random_stimulus(qm, 8, 40, seed=2)
     for portable in (False, True):
-        report = verify_cortex_m(qm, x, cpu, portable=portable)
+        workdir = tmp_path / ("portable" if portable else "dsp")
+        report = verify_cortex_m(qm, x, cpu, portable=portable, workdir=workdir)
         assert report.ok, report.summary()
         assert ("(portable kernels" if portable else "(dsp kernels") in report.target
+        code = built_instructions(workdir)
+        for instruction in ("smlald", "smlad", "smmlar", "sxtb16"):
+            assert (re.search(rf"\s{instruction}\s", code) is None) == portable, instruction
 
 
 @pytest.mark.parametrize(
-    ("cpu", "opt", "defines"),
+    ("cpu", "opt", "defines", "paths"),
     [
-        ("cortex-m4", "-O2", ("EDGEGRU_NO_ASM",)),  # the C/ACLE DSP loops other compilers get
-        ("cortex-m4", "-Os", ()),  # not forced inline
-        ("cortex-m4", "-O0", ()),  # no inline assembly without optimisation
-        ("cortex-m0plus", "-O2", ("EDGEGRU_NO_ASM",)),
-        ("cortex-m0plus", "-Os", ()),  # GCC keeps r8-r12 out of Thumb-1 code at -Os: C loops
+        ("cortex-m4", "-O2", (), {"DSP_KERNELS": 1, "DSP_ASM": 1}),  # the default: inline assembly
+        ("cortex-m4", "-O2", ("EDGEGRU_NO_ASM",), {"DSP_KERNELS": 1, "DSP_ASM": 0}),  # C/ACLE loops
+        ("cortex-m4", "-Os", (), {"DSP_KERNELS": 1, "DSP_ASM": 1}),  # kernels not forced inline
+        ("cortex-m4", "-O0", (), {"DSP_KERNELS": 1, "DSP_ASM": 0}),  # no assembly unoptimised
+        ("cortex-m0plus", "-O2", (), {"DSP_KERNELS": 0, "THUMB1_ASM": 1}),
+        ("cortex-m0plus", "-O2", ("EDGEGRU_NO_ASM",), {"DSP_KERNELS": 0, "THUMB1_ASM": 0}),
+        ("cortex-m0plus", "-Os", (), {"DSP_KERNELS": 0, "THUMB1_ASM": 0}),  # r8-r12 unused at -Os
     ],
 )
-def test_kernel_variants_give_the_same_bits(cpu, opt, defines):
-    """The inline-assembly kernels and the C loops that replace them compute the same integers."""
+def test_kernel_variants_give_the_same_bits(cpu, opt, defines, paths, tmp_path):
+    """The inline-assembly kernels and the C loops that replace them compute the same integers,
+    and each build really selects the path named (the model's MODEL_* macros under its flags)."""
     qm = make_qmodel(33, [21, 6], "reset_after", "classification", 16, seed=6)
-    report = verify_cortex_m(qm, random_stimulus(qm, 6, 30, seed=3), cpu, opt=opt, defines=defines)
+    x = random_stimulus(qm, 6, 30, seed=3)
+    report = verify_cortex_m(qm, x, cpu, opt=opt, defines=defines, workdir=tmp_path)
     assert report.ok, report.summary()
     assert f"{opt}{''.join(f' -D{d}' for d in defines)})" in report.target
+    selected = chosen_paths(tmp_path, cpu, opt, [f"-D{d}" for d in defines])
+    assert {name: selected[name] for name in paths} == paths
 
 
 def test_footprint_within_targets():

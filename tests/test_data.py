@@ -19,9 +19,6 @@ from edgegru.data import (
 from edgegru.data.dataset import valid_mask
 from edgegru.errors import EdgeGruError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"public datasets not found at {SHARED}")
-
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
@@ -437,10 +434,9 @@ def test_series_missing_file(tmp_path):
 
 
 @pytest.mark.shared_data
-@needs_shared
-def test_basic_motions_train_and_test():
-    train = load_dataset(SHARED / "BasicMotions_TRAIN.ts")
-    test = load_dataset(SHARED / "BasicMotions_TEST.ts", class_names=train.class_names)
+def test_basic_motions_train_and_test(shared):
+    train = load_dataset(shared / "BasicMotions_TRAIN.ts")
+    test = load_dataset(shared / "BasicMotions_TEST.ts", class_names=train.class_names)
     for ds in (train, test):
         assert ds.x.shape == (40, 100, 6)
         assert ds.lengths.tolist() == [100] * 40
@@ -451,9 +447,8 @@ def test_basic_motions_train_and_test():
 
 
 @pytest.mark.shared_data
-@needs_shared
-def test_pickup_gesture_variable_length():
-    ds = load_dataset(SHARED / "PickupGestureWiimoteZ_TRAIN.ts")
+def test_pickup_gesture_variable_length(shared):
+    ds = load_dataset(shared / "PickupGestureWiimoteZ_TRAIN.ts")
     assert ds.n == 50 and ds.input_size == 1 and ds.output_size == 10
     assert (ds.lengths.min(), ds.lengths.max()) == (29, 361)
     assert ds.x.shape == (50, 361, 1)
@@ -462,9 +457,8 @@ def test_pickup_gesture_variable_length():
 
 
 @pytest.mark.shared_data
-@needs_shared
-def test_sunspots_series():
-    series = load_series(SHARED / "sunspots_monthly.dat")
+def test_sunspots_series(shared):
+    series = load_series(shared / "sunspots_monthly.dat")
     # 1749..2008 complete, then January..June 2009: the record ends mid-year.
     assert len(series) == 12 * (2008 - 1749 + 1) + 6
     assert series[0] == 58.0 and series[11] == 85.2 and series[-1] == 2.6

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 
 import numpy as np
 import pytest
 
-from edgegru.container import META_KEY
+from edgegru.atomic import atomic_open
 from edgegru.errors import EdgeGruError
 from edgegru.model import GRULayer, Model, random_model
 from edgegru.quant.qmodel import QuantizedModel
-from tests.conftest import make_qmodel
+from tests.conftest import assert_same_model, make_qmodel, rewrite_meta
 
 
 def test_save_load_round_trip(tmp_path):
@@ -21,12 +20,7 @@ def test_save_load_round_trip(tmp_path):
     path = tmp_path / "m.egru"
     m.save(path)
     back = Model.load(path)
-    assert back.variant == "reset_before"
-    assert back.hidden_sizes == [7, 3]
-    assert back.head.class_names == m.head.class_names
-    for a, b in zip(m.layers, back.layers, strict=True):
-        np.testing.assert_array_equal(a.w_h, b.w_h)
-        np.testing.assert_array_equal(a.b_x, b.b_x)
+    assert_same_model(m, back)
     assert back.metadata["source"] == "unit test"
     assert back.metadata["edgegru_version"]
 
@@ -55,19 +49,10 @@ def test_file_of_another_kind(tmp_path):
         Model.load(tmp_path / "q.egru")
 
 
-def _rewrite_meta(path, **changes):
-    with np.load(path) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays[META_KEY].tobytes())
-    meta.update(changes)
-    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    np.savez(path, **arrays)
-
-
 def test_newer_format_version(tmp_path):
     path = tmp_path / "m.npz"
     random_model(2, [3], "reset_after").save(path)
-    _rewrite_meta(path, format_version=99)
+    rewrite_meta(path, format_version=99)
     with pytest.raises(EdgeGruError, match=r"newer edgegru .*version 99"):
         Model.load(path)
 
@@ -76,7 +61,7 @@ def test_quantized_model_of_the_old_arithmetic_is_refused(tmp_path):
     """Format 1 held 64-bit requantisation constants that no target runs any more."""
     path = tmp_path / "q.npz"
     make_qmodel(2, [3], "reset_after").save(path)
-    _rewrite_meta(path, format_version=1)
+    rewrite_meta(path, format_version=1)
     with pytest.raises(EdgeGruError, match=r"older edgegru .*version 1.*run edgegru quantize"):
         QuantizedModel.load(path)
 
@@ -91,6 +76,13 @@ def test_save_is_atomic(tmp_path):
     m.save(tmp_path / "m.egru")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.egru"]
     assert zipfile.is_zipfile(tmp_path / "m.egru")
+    # a write that fails half-way leaves the old file as it was, and no temporary file
+    old = (tmp_path / "m.egru").read_bytes()
+    with pytest.raises(RuntimeError, match="disk full"), atomic_open(tmp_path / "m.egru") as fh:
+        fh.write(b"half a model")
+        raise RuntimeError("disk full")
+    assert (tmp_path / "m.egru").read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.egru"]
 
 
 def test_validation_names_the_field():

@@ -19,6 +19,7 @@ from edgegru.backends.onnx_import import import_onnx
 from edgegru.errors import EdgeGruError
 from edgegru.model import Model, Normalisation, random_model
 from edgegru.reference import forward
+from tests.conftest import assert_same_model
 
 TOL = 1e-5
 VARIANTS = ("reset_after", "reset_before")
@@ -124,22 +125,6 @@ def test_export_refuses_bad_opset_and_directory(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp file left
 
 
-def _assert_same_model(a: Model, b: Model) -> None:
-    assert (a.variant, a.input_size, a.hidden_sizes) == (b.variant, b.input_size, b.hidden_sizes)
-    for la, lb in zip(a.layers, b.layers, strict=True):
-        for name in ("w_x", "w_h", "b_x", "b_h"):
-            assert np.array_equal(getattr(la, name), getattr(lb, name)), name
-    assert (a.head is None) == (b.head is None)
-    if a.head is not None:
-        assert (a.head.kind, a.head.class_names) == (b.head.kind, b.head.class_names)
-        assert np.array_equal(a.head.weight, b.head.weight)
-        assert np.array_equal(a.head.bias, b.head.bias)
-    assert (a.normalisation is None) == (b.normalisation is None)
-    if a.normalisation is not None:
-        assert np.array_equal(a.normalisation.mean, b.normalisation.mean)
-        assert np.array_equal(a.normalisation.std, b.normalisation.std)
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize(
     ("head", "norm", "opset", "h0"),
@@ -155,7 +140,7 @@ def test_import_of_export_gives_the_same_model(tmp_path, variant, head, norm, op
     path = tmp_path / "m.onnx"
     export_onnx(model, path, opset=opset, initial_state_inputs=h0)
     back = import_onnx(path)
-    _assert_same_model(model, back)
+    assert_same_model(model, back)
     assert back.metadata["onnx_input_axes"] == "batch,time,feature"
 
 
