@@ -267,7 +267,7 @@ class InstructionCount:
         return (self.per_step - self.in_kernels) / self.hidden_units
 
 
-KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_rows)$")
+KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_row)$")
 
 
 def step_macs(qm: QuantizedModel) -> int:

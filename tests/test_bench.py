@@ -100,5 +100,5 @@ def test_instruction_count_by_function_adds_up():
 
     count = count_step_instructions(make_qmodel(5, [7], "reset_before", None, 16), "cortex-m4")
     assert sum(count.by_function.values()) == pytest.approx(count.per_step)
-    kernels = sum(n for f, n in count.by_function.items() if re.fullmatch(r"dot\d|dot_rows", f))
+    kernels = sum(n for f, n in count.by_function.items() if re.fullmatch(r"dot\d|dot_row", f))
     assert kernels == pytest.approx(count.in_kernels) and 0 < kernels < count.per_step
