@@ -88,9 +88,19 @@ def test_kernel_variants_give_the_same_bits(cpu, opt, defines, paths, tmp_path):
     assert {name: selected[name] for name in paths} == paths
 
 
-def test_footprint_within_targets():
-    qm = make_qmodel(6, [32], "reset_after", "classification", 16)
-    fp = measure_footprint(qm, "cortex-m4")
+@pytest.mark.parametrize(
+    ("cpu", "variant", "hidden", "state_bits"),
+    [
+        ("cortex-m4", "reset_after", [32], 16),
+        # the largest code: Thumb-1, reset_before's two unit loops, three layers, int8 state
+        ("cortex-m0plus", "reset_before", [32, 32, 32], 8),
+        ("cortex-m0plus", "reset_before", [32, 32, 32], 16),
+        ("cortex-m0plus", "reset_after", [32, 32, 32], 8),
+    ],
+)
+def test_footprint_within_targets(cpu, variant, hidden, state_bits):
+    qm = make_qmodel(33 if len(hidden) > 1 else 6, hidden, variant, "classification", state_bits)
+    fp = measure_footprint(qm, cpu)
     flash_limit, ram_limit = footprint_limits(qm, fp)
     assert fp.code > 0 and fp.constants >= fp.weight_bytes
     assert fp.flash <= flash_limit, fp.table()

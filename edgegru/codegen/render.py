@@ -392,6 +392,7 @@ def _layer_context(qm: QuantizedModel, index: int, layer: QuantizedLayer, layout
             arrays.append(c_array(f"l{index}_mult_{part}", "int32_t", mult, 8, doc))
     return {
         "index": index,
+        "state_offset": sum(qm.hidden_sizes[:index]),  # where its state starts in state->h
         "input": k,
         "hidden": hidden,
         "arrays": arrays,
@@ -467,6 +468,7 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         # int16 state: later layers read the state below in place, so act holds the input only
         "act_len": qm.input_size if qm.state_bits == 16 else max([qm.input_size, *qm.hidden_sizes]),
         "max_hidden": max(qm.hidden_sizes),
+        "total_hidden": sum(qm.hidden_sizes),
         "stand_ins": {name for ctx in layers for pair in ctx["matrices"].values() for name in pair},
         "sigmoid_table": format_values(SIGMOID_TABLE, 12) if layout == "interleaved" else "",
         "sigmoid_pairs": format_values(sigmoid_pairs(), 8) if layout == "rows" else "",
