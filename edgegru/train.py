@@ -11,6 +11,7 @@ model.
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -141,7 +142,11 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     best_loss, best_state, stale = float("inf"), None, 0
     history: list[dict[str, float]] = []
-    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not progress, leave=True)
+    # A bar on a terminal; in a log (CI, a pipe) its redraws would be one endless line, so
+    # there about ten plain lines instead.
+    interactive = sys.stderr.isatty()
+    bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not (progress and interactive))
+    log_every = max(1, config.epochs // 10)
     for epoch in bar:
         net.train()
         order = torch.randperm(ds.n, generator=generator)
@@ -159,14 +164,20 @@ def train(
         watched = validation if validation is not None else ds
         row["val_loss"], row[f"val_{task.metric_name()}"] = _evaluate(net, task, watched)
         history.append(row)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+        shown = {k: f"{v:.4g}" for k, v in row.items() if k != "epoch"}
+        bar.set_postfix(shown)
         if row["val_loss"] < best_loss - 1e-7:
             best_loss, stale = row["val_loss"], 0
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
         else:
             stale += 1
-            if stale >= config.patience:
-                break
+        stopping = stale >= config.patience
+        if progress and not interactive and ((epoch + 1) % log_every == 0 or stopping):
+            values = " ".join(f"{k}={v}" for k, v in shown.items())
+            note = f" (no better val_loss for {stale} epochs: stop)" if stopping else ""
+            print(f"train: epoch {epoch + 1}/{config.epochs} {values}{note}", file=sys.stderr, flush=True)
+        if stopping:
+            break
     bar.close()
     if best_state is not None:
         net.load_state_dict(best_state)

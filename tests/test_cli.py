@@ -97,3 +97,15 @@ def test_whole_chain_from_the_cli(tmp_path, capsys):
     assert "a float model; --target c99 needs a quantised one" in err
     err = _bad(capsys, "verify", q, "--target", "host", "--builtin", "adding")
     assert "2 channels, the model expects 3" in err
+
+
+def test_training_progress_in_a_log(tmp_path, capsys):
+    """Not on a terminal (capsys, like a CI log), training reports plain lines, not a redrawn bar."""
+    m = str(tmp_path / "m.egru")
+    args = ["train", "--builtin", "gestures", "--samples", "60", "--hidden", "4", "--epochs", "20", "-o", m]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
+    assert 2 <= len(epochs) <= 11, err
+    assert all("loss=" in line and "val_accuracy=" in line for line in epochs)
