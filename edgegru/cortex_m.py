@@ -241,7 +241,9 @@ class InstructionCount:
     instruction counts as kernel work when a kernel is anywhere in its inline chain,
     so kernels inlined into the unit loop are still recognised. ``by_function``
     splits the step by the innermost (inlined) function of each instruction, which
-    shows where the work outside the kernels goes.
+    shows where the work outside the kernels goes; ``in_step`` is the part of it in
+    ``<prefix>_step`` itself, memcpy and the bench loop: the per-step widening of the
+    input and copying of state and outputs, rather than the units' gate work.
     """
 
     cpu: str
@@ -252,6 +254,7 @@ class InstructionCount:
     macs: int
     hidden_units: int
     by_function: dict[str, float]
+    in_step: float
 
     @property
     def per_mac(self) -> float:
@@ -263,8 +266,13 @@ class InstructionCount:
 
     @property
     def other_per_unit(self) -> float:
-        """Instructions outside the mat-vecs (gates, activations, update) per hidden unit."""
+        """Instructions outside the mat-vecs per hidden unit, the per-step copies included."""
         return (self.per_step - self.in_kernels) / self.hidden_units
+
+    @property
+    def gates_per_unit(self) -> float:
+        """The units' own work outside the mat-vecs (gates, activations, update, unit loop)."""
+        return (self.per_step - self.in_kernels - self.in_step) / self.hidden_units
 
 
 KERNEL_FUNCTIONS = re.compile(r"^(dot\d|dot_row)$")
@@ -344,6 +352,7 @@ def count_step_instructions(
         step_macs(qm),
         sum(qm.hidden_sizes),
         {name: count for name, count in by_function.items() if count > 0},
+        sum(by_function.get(name, 0.0) for name in (f"{prefix}_step", "memcpy", "main")),
     )
 
 
@@ -408,7 +417,7 @@ def instruction_table(
     """
     lines = [
         f"{'cpu':14s} {'kernels':8s} {'D->H':>8s} {'MACs':>7s} {'instr/step':>11s} "
-        f"{'instr/MAC':>10s} {'mat-vec instr/MAC':>18s} {'other instr/unit':>17s}"
+        f"{'instr/MAC':>10s} {'mat-vec instr/MAC':>18s} {'other instr/unit':>17s} {'gates/unit':>11s}"
     ]
     for d, h in shapes:
         qm = _bench_model(d, h, variant)
@@ -418,6 +427,7 @@ def instruction_table(
                 counts.append((f"{d}->{h}", c))
             lines.append(
                 f"{c.cpu:14s} {c.kernels:8s} {f'{d}->{h}':>8s} {c.macs:7d} {c.per_step:11.0f} "
-                f"{c.per_mac:10.2f} {c.kernel_per_mac:18.2f} {c.other_per_unit:17.1f}"
+                f"{c.per_mac:10.2f} {c.kernel_per_mac:18.2f} {c.other_per_unit:17.1f} "
+                f"{c.gates_per_unit:11.1f}"
             )
     return "\n".join(lines)

@@ -69,10 +69,10 @@ def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
     counts = {row[0]: row for row in (line.split() for line in table if line.startswith("cortex-m"))}
     assert set(counts) == {"cortex-m4", "cortex-m0plus"}
     for cpu, kernels in (("cortex-m4", "dsp"), ("cortex-m0plus", "portable")):
-        _, used, shape, macs, per_step, per_mac, kernel_per_mac, other = counts[cpu]
+        _, used, shape, macs, per_step, per_mac, kernel_per_mac, other, gates = counts[cpu]
         assert used == kernels and shape == "6->8" and int(macs) == 3 * 8 * (6 + 8)
         assert float(per_mac) == pytest.approx(float(per_step) / int(macs), abs=0.006)
-        assert 0 < float(kernel_per_mac) < float(per_mac) and float(other) > 0
+        assert 0 < float(kernel_per_mac) < float(per_mac) and 0 < float(gates) < float(other)
         # the kernels' share plus the rest make up the whole step
         total = float(kernel_per_mac) * int(macs) + float(other) * 8
         assert total == pytest.approx(float(per_step), rel=0.01)
@@ -102,3 +102,6 @@ def test_instruction_count_by_function_adds_up():
     assert sum(count.by_function.values()) == pytest.approx(count.per_step)
     kernels = sum(n for f, n in count.by_function.items() if re.fullmatch(r"dot\d|dot_row", f))
     assert kernels == pytest.approx(count.in_kernels) and 0 < kernels < count.per_step
+    step_copies = sum(n for f, n in count.by_function.items() if f in ("model_step", "memcpy", "main"))
+    assert 0 < count.in_step == pytest.approx(step_copies)
+    assert count.gates_per_unit == pytest.approx(count.other_per_unit - step_copies / 7)
