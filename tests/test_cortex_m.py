@@ -180,3 +180,32 @@ def test_rounded_products_match_int64(cpu, opt, tmp_path):
     result = run_qemu(cpu, elf, tmp_path)
     assert result.crash is None and result.returncode == 0, result.stdout + result.describe()
     assert result.stdout.strip() == "0 mismatches"
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant, tmp_path):
+    """Users build with their own flags: every -O level, and a frame pointer, which takes r7
+    from the inline assembly on Thumb-1 (strict warnings, as errors)."""
+    from edgegru.codegen.render import render
+
+    render(make_qmodel(7, [13, 6], variant, "classification", 8), "model", "interleaved").write(tmp_path)
+    strict = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", str(tmp_path / "model.c")]
+    for flags in (
+        ["-Og"],
+        ["-O1"],
+        ["-O3"],
+        ["-Oz"],
+        ["-O2", "-fno-omit-frame-pointer"],
+        ["-O2", "-ffixed-r9"],
+    ):
+        command = [
+            "arm-none-eabi-gcc",
+            *get_target(cpu).gcc_flags,
+            *flags,
+            *strict,
+            "-o",
+            str(tmp_path / "m.o"),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, f"{flags}: {result.stderr}"
