@@ -352,12 +352,19 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
         "compile the generated C and compare every hidden state with the integer reference",
         "  edgegru verify bm-int8.egru --target host\n"
         "  edgegru verify bm-int8.egru --target host BasicMotions_TEST.ts --sanitize\n"
-        "  edgegru verify bm-int8.egru --target cortex-m --cpu cortex-m4 --emulate",
+        "  edgegru verify bm-int8.egru --target cortex-m --cpu cortex-m4 --emulate\n"
+        "  edgegru verify bm-int8.egru --target cortex-m --cpu cortex-m55 --emulate --cc clang",
     )
     p.add_argument("model", help="quantised model file")
     p.add_argument("--target", default="host", choices=["host", "cortex-m"])
     p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core (default cortex-m4)")
     p.add_argument("--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm")
+    p.add_argument(
+        "--cc",
+        default="gcc",
+        choices=["gcc", "clang"],
+        help="compiler of the model's C (default gcc; on cortex-m, arm-none-eabi-gcc links the firmware)",
+    )
     p.add_argument(
         "--sequences",
         type=int,
@@ -389,13 +396,13 @@ def run_verify(args: argparse.Namespace) -> int:
             )
         x = data.x.astype(np.float32)  # float inputs exercise the on-device quantisation too
     if args.target == "host":
-        report = verify_host(qm, x, sanitize=args.sanitize)
+        report = verify_host(qm, x, sanitize=args.sanitize, cc=args.cc)
     else:
         if not args.emulate:
             raise EdgeGruError("--target cortex-m needs --emulate (there is no board attached)")
         from .cortex_m import verify_cortex_m
 
-        report = verify_cortex_m(qm, x, args.cpu)
+        report = verify_cortex_m(qm, x, args.cpu, cc=args.cc)
     print(report.summary())
     return 0 if report.ok else 1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .codegen.render import render, render_bench
-from .emulate import build_firmware, run_qemu
+from .emulate import C_FLAGS, GCC, build_firmware, run_qemu
 from .errors import EdgeGruError
 from .quant.activations import SIGMOID_TABLE
 from .quant.qmodel import QuantizedModel
@@ -41,6 +41,11 @@ def kernels_used(target: Target, portable: bool) -> str:
     return "dsp" if target.has_dsp and not portable else "portable"
 
 
+COMPILERS = ("gcc", "clang")
+"""Compilers of the model's C for verify_cortex_m; the firmware around it is always
+built and linked by arm-none-eabi-gcc with newlib."""
+
+
 def verify_cortex_m(
     qm: QuantizedModel,
     x: np.ndarray,
@@ -50,27 +55,69 @@ def verify_cortex_m(
     prefix: str = "model",
     opt: str = "-O2",
     defines: tuple[str, ...] = (),
+    cc: str = "gcc",
     timeout: float = 300,
     workdir: Path | None = None,
 ) -> VerifyReport:
     """Build for ``cpu``, run under QEMU and compare every value with the reference.
 
     ``portable`` builds the portable kernels even on a core with the DSP extension;
-    ``defines`` are further -D flags (e.g. EDGEGRU_NO_ASM, for the C kernel loops).
+    ``defines`` are further -D flags (e.g. EDGEGRU_NO_ASM, for the C kernel loops);
+    ``cc="clang"`` compiles the model's C with clang (the compiler of Arm Compiler 6 and
+    LLVM toolchains), which gets the C loops rather than GCC's inline assembly.
     """
+    if cc not in COMPILERS:
+        raise EdgeGruError(f"compiler {cc!r}: expected one of {', '.join(COMPILERS)}")
     target = get_target(cpu)
     flags = ((PORTABLE_FLAG,) if portable else ()) + tuple(f"-D{d}" for d in defines)
 
     def build_and_run(directory: Path, input_path: Path) -> None:
-        sources = write_sources(qm, directory, prefix, LAYOUT)
-        elf = build_firmware(target, sources, [directory], directory / "build", flags, opt=opt)
+        model_c, harness_c = write_sources(qm, directory, prefix, LAYOUT)
+        model = clang_object(target, model_c, opt, flags) if cc == "clang" else model_c
+        elf = build_firmware(target, [model, harness_c], [directory], directory / "build", flags, opt=opt)
         args = [input_path.name, "output.bin"]
         run_qemu(target, elf, cwd=directory, timeout=timeout, args=args).check()
 
     kernels = kernels_used(target, portable)
-    built = " ".join((opt, *(f"-D{d}" for d in defines)))
+    built = " ".join((*(("clang",) if cc == "clang" else ()), opt, *(f"-D{d}" for d in defines)))
     name = f"{target.cpu} on qemu {target.qemu_machine} ({kernels} kernels, {built})"
     return verify_with(qm, x, name, build_and_run, workdir)
+
+
+def clang_object(target: Target, source: Path, opt: str, flags: tuple[str, ...]) -> Path:
+    """Compile ``source`` with clang for ``target`` (strict C99 warnings as errors), against
+    the newlib headers arm-none-eabi-gcc uses, so that gcc can link the object."""
+    # clang takes the FPU from -mcpu and has no -mfpu=auto
+    target_flags = [f for f in target.gcc_flags if f != "-mfpu=auto"]
+    obj = source.with_suffix(".o")
+    run_tool(
+        [
+            "clang",
+            "--target=arm-none-eabi",
+            *target_flags,
+            opt,
+            *C_FLAGS,
+            *flags,
+            *(f"-isystem{d}" for d in _newlib_includes(target)),
+            f"-I{source.parent}",
+            "-c",
+            str(source),
+            "-o",
+            str(obj),
+        ],
+        f"compile {source.name} with clang for {target.cpu}",
+    )
+    return obj
+
+
+def _newlib_includes(target: Target) -> list[str]:
+    """newlib's header directory, beside the libc.a arm-none-eabi-gcc links for ``target``
+    (clang brings its own compiler headers but no C library)."""
+    libc = Path(run_tool([GCC, *target.gcc_flags, "-print-file-name=libc.a"], "find newlib").strip())
+    for directory in libc.resolve().parents:
+        if (directory / "include" / "string.h").is_file():
+            return [str(directory / "include")]
+    raise EdgeGruError(f"no newlib headers beside {libc}: install libnewlib-arm-none-eabi")
 
 
 @dataclass

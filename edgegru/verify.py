@@ -217,5 +217,7 @@ def verify_host(
         run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
         run_tool([str(exe), str(input_path), str(directory / "output.bin")], "run the harness")
 
-    name = "host" + (" (ASan+UBSan)" if sanitize else "")
+    built = [Path(cc).name] if Path(cc).name != "gcc" else []
+    built += ["ASan+UBSan"] if sanitize else []
+    name = "host" + (f" ({', '.join(built)})" if built else "")
     return verify_with(qm, x, name, build_and_run, workdir)

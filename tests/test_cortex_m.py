@@ -209,3 +209,34 @@ def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         assert result.returncode == 0, f"{flags}: {result.stderr}"
+
+
+@pytest.mark.parametrize(
+    ("cpu", "portable", "opt"),
+    [
+        ("cortex-m0plus", False, "-O2"),  # Thumb-1, C loops
+        ("cortex-m4", False, "-O2"),  # ACLE intrinsics, C loops
+        ("cortex-m55", True, "-O3"),  # clang vectorises the portable loops with MVE
+    ],
+)
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_clang_builds_give_the_same_bits(cpu, portable, opt, variant, tmp_path):
+    """The model's C compiled by clang (as Arm Compiler 6 and LLVM toolchains do), linked
+    into the gcc-built firmware, matches the reference exactly on the core."""
+    qm = make_qmodel(33, [21, 6], variant, "classification", 16, seed=5)
+    report = verify_cortex_m(
+        qm, random_stimulus(qm, 6, 30, seed=2), cpu, portable=portable, opt=opt, cc="clang", workdir=tmp_path
+    )
+    assert report.ok, report.summary()
+    assert f"clang {opt})" in report.target
+    comment = subprocess.run(
+        ["arm-none-eabi-readelf", "-p", ".comment", str(tmp_path / "model.o")], capture_output=True, text=True
+    ).stdout
+    assert "clang version" in comment  # the object that ran was clang's
+    if cpu == "cortex-m55":
+        code = subprocess.run(
+            ["llvm-objdump", "-d", "--mcpu=cortex-m55", str(tmp_path / "model.o")],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "vmlava" in code  # MVE dot products

@@ -62,6 +62,16 @@ def test_sanitizers_and_float_entry(variant, bits):
     assert report.ok, report.summary()
 
 
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_clang_on_the_host(variant):
+    """clang (-O3: its own vectoriser) builds the host C with the same bits, sanitizers on."""
+    qm = make_qmodel(37, [33, 5], variant, "classification", 16, seed=4)
+    x = np.random.default_rng(1).normal(size=(6, 30, 37)).astype(np.float32)
+    report = verify_host(qm, x, cc="clang", cflags=("-O3",), sanitize=True)
+    assert report.ok, report.summary()
+    assert report.target == "host (clang, ASan+UBSan)"
+
+
 def test_a_wrong_constant_is_caught(tmp_path):
     """The comparison can fail: a harness built from a tampered model is named exactly."""
     qm = make_qmodel(4, [6], "reset_after", "classification", 16, seed=1)
