@@ -190,7 +190,16 @@ def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant
     from edgegru.codegen.render import render
 
     render(make_qmodel(7, [13, 6], variant, "classification", 8), "model", "interleaved").write(tmp_path)
-    strict = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", str(tmp_path / "model.c")]
+    strict = [
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        "-Wconversion",
+        "-c",
+        str(tmp_path / "model.c"),
+    ]
     for flags in (
         ["-Og"],
         ["-O1"],
