@@ -50,7 +50,8 @@ class VerifyReport:
     target: str
     sequences: int
     steps: int
-    values_compared: int
+    states_compared: int  # hidden-state values, every unit of every layer at every step
+    outputs_compared: int  # outputs (logits, or the last layer's state) at every step
     mismatches: int
     first: Mismatch | None
 
@@ -61,7 +62,8 @@ class VerifyReport:
     def summary(self) -> str:
         line = (
             f"{self.target}: {self.sequences} sequences, {self.sequences * self.steps} steps, "
-            f"{self.values_compared} values compared, {self.mismatches} mismatches"
+            f"{self.states_compared} state values and {self.outputs_compared} outputs compared, "
+            f"{self.mismatches} mismatches"
         )
         return line if self.first is None else f"{line}\n{self.first}"
 
@@ -140,7 +142,8 @@ def compare(
         target=target,
         sequences=x.shape[0],
         steps=x.shape[1],
-        values_compared=int(diff_states.size),
+        states_compared=int(diff_states.size),
+        outputs_compared=int(diff_outputs.size),
         mismatches=int(diff_states.sum() + diff_outputs.sum()),
         first=first,
     )

@@ -27,7 +27,7 @@ def test_generated_c_on_the_host(trained):
     _, te, _, qm = trained
     report = verify_host(qm, te.x.astype(np.float32))
     assert report.ok, report.summary()
-    assert report.values_compared == 40 * 100 * 32
+    assert report.states_compared == 40 * 100 * 32
 
 
 def test_generated_c_on_cortex_m4(trained):

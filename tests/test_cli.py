@@ -84,14 +84,17 @@ def test_whole_chain_from_the_cli(tmp_path, capsys):
     assert main(["export", m, "--target", "tflite", "-o", str(tmp_path / "m.tflite")]) == 0
     assert main(["verify", q, "--target", "host", "--sequences", "5", "--steps", "20"]) == 0
     out = capsys.readouterr().out
-    assert "5 sequences, 100 steps, 800 values compared, 0 mismatches" in out
+    assert "5 sequences, 100 steps, 800 state values and 500 outputs compared, 0 mismatches" in out
     # options and positionals in any order: the data file after the options is found
     csv = tmp_path / "steps.csv"
     csv.write_text(
         "sequence,step,a,b,c,label\n" + "".join(f"0,{t},0.1,0.2,{t / 10},rest\n" for t in range(12))
     )
     assert main(["verify", q, "--target", "host", str(csv)]) == 0
-    assert "1 sequences, 12 steps, 96 values compared, 0 mismatches" in capsys.readouterr().out
+    assert (
+        "1 sequences, 12 steps, 96 state values and 60 outputs compared, 0 mismatches"
+        in capsys.readouterr().out
+    )
     # the wrong kind of model for a stage is refused by name
     err = _bad(capsys, "export", m, "--target", "c99", "-o", str(tmp_path / "x"))
     assert "a float model; --target c99 needs a quantised one" in err

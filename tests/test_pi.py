@@ -208,7 +208,7 @@ def test_generated_c_is_bit_exact_on_the_pi(pi_root, variant, state_bits, board)
     for x in (x_int8, x_float):
         report = verify_pi_c(qm, x, board=board)
         assert report.ok, report.summary()
-        assert report.values_compared == x.shape[0] * x.shape[1] * sum(HIDDEN)
+        assert report.states_compared == x.shape[0] * x.shape[1] * sum(HIDDEN)
         assert report.target.startswith(f"aarch64 {board}")
 
 

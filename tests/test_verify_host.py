@@ -40,7 +40,7 @@ def test_matrix_bit_exact(d, hidden, variant, head, bits):
     sequences = max(8, 80_000 // (steps * sum(hidden)))  # >= 10^6 values over the matrix
     report = verify_host(qm, random_stimulus(qm, sequences, steps, seed=d))
     assert report.ok, report.summary()
-    assert report.values_compared == sequences * steps * sum(hidden)
+    assert report.states_compared == sequences * steps * sum(hidden)
 
 
 def test_matrix_compares_a_million_values():
