@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -411,3 +412,48 @@ def test_metadata_is_what_the_runtime_reads(models):
     assert stream.class_names == ["class0", "class1", "class2"]
     assert stream.output_kind == "classification" and stream.input_size == D
     json.dumps(stream.meta)  # plain JSON types only
+
+
+TFLITE_RUNTIME_CHECK = """
+import json, sys
+import numpy as np
+from edgegru.runtime import StreamingModel, load_interpreter
+x = np.array(json.loads(sys.argv[2]))
+model = StreamingModel(sys.argv[1])
+print(json.dumps({"interpreter": load_interpreter().__module__, "y": model.run(x).tolist()}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_tflite_runtime_fallback(dtype, tmp_path):
+    """Without ai-edge-litert, `edgegru run` falls back to tflite-runtime 2.14 (numpy<2, as on
+    a Raspberry Pi with its Python 3.11): a venv with only numpy<2 and tflite-runtime runs the
+    exported step model as LiteRT does."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0"]
+    installed = subprocess.run(pip, capture_output=True, text=True)
+    assert installed.returncode == 0, f"pip could not install tflite-runtime: {installed.stderr[-500:]}"
+    model = make_model()
+    path = tmp_path / f"m-{dtype}.tflite"
+    calibration = np.random.default_rng(0).normal(size=(8, 20, D)) * 2.0 + 1.0
+    export_tflite(model, path, dtype=dtype, calibration=calibration, quiet=True)
+    x = np.random.default_rng(1).normal(size=(25, D)) * 2.0 + 1.0
+    want = StreamingModel(path).run(x)  # LiteRT, in this environment
+    repo = str(Path(__file__).resolve().parents[1])
+    command = [str(venv / "bin" / "python"), "-c", TFLITE_RUNTIME_CHECK, str(path), json.dumps(x.tolist())]
+    result = subprocess.run(command, capture_output=True, text=True, env={"PYTHONPATH": repo})
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout)
+    assert out["interpreter"] == "tflite_runtime.interpreter"
+    got = np.array(out["y"])
+    if dtype == "int8":
+        # TFLite 2.14's int8 kernels are not LiteRT 2.3's: outputs differ by a few output
+        # LSBs once the states drift apart. Both must stay as close to the float model as
+        # the int8 tests demand of LiteRT.
+        ref = forward(model, x[None])
+        assert np.abs(want - ref.outputs[0]).max() < 0.1
+        assert np.abs(got - ref.outputs[0]).max() < 0.1
+    else:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
