@@ -374,8 +374,9 @@ def _run_host(args: argparse.Namespace) -> int:
 
 def _run_cortex_m(args: argparse.Namespace) -> int:
     from .cortex_m import InstructionCount, footprint_rows, function_table, instruction_table
+    from .icount import require_countable
 
-    cpus = [c.strip() for c in args.cpu.split(",")]
+    cpus = [require_countable(c.strip()).cpu for c in args.cpu.split(",")]  # before any output
     shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
     print(f"1 layer, {args.variant}, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H);")

@@ -166,19 +166,25 @@ def count_instructions(
     return run.result(Path(elf).name)
 
 
+def require_countable(target: Target | str) -> Target:
+    """The target, if unicorn can count its instructions; else a one-line EdgeGruError."""
+    target = as_target(target)
+    if target.unicorn_cpu is None:
+        raise EdgeGruError(
+            f"instruction counting is not available for {target.cpu}: unicorn has no "
+            f"model of it; count on a core it has (e.g. cortex-m33) instead"
+        )
+    return target
+
+
 def boot(target: Target | str, elf: Path, patches: Mapping[str, bytes] | None = None) -> tuple[Any, int]:
     """A unicorn CPU with ``elf`` loaded as if flashed, at reset: (emulator, entry).
 
     The stack pointer is set from the vector table; start it with
     ``uc.emu_start(entry, ...)`` (entry has the Thumb bit set).
     """
-    target = as_target(target)
+    target = require_countable(target)
     uc_module, arm = _import_unicorn()
-    if target.unicorn_cpu is None:
-        raise EdgeGruError(
-            f"instruction counting is not available for {target.cpu}: unicorn has no "
-            f"model of it; count on a core it has (e.g. cortex-m33) instead"
-        )
     image = ElfImage.read(elf)
     uc = uc_module.Uc(uc_module.UC_ARCH_ARM, uc_module.UC_MODE_THUMB | uc_module.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(getattr(arm, f"UC_CPU_ARM_{target.unicorn_cpu}"))

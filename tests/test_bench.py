@@ -55,6 +55,13 @@ def test_bad_shapes_are_one_line_errors(text, message):
         parse_shapes(text)
 
 
+def test_cortex_m_bench_refuses_an_uncountable_core_before_printing(capsys):
+    args = parse(["bench", "--target", "cortex-m", "--shapes", "6x8", "--cpu", "cortex-m4,cortex-m55"])
+    with pytest.raises(EdgeGruError, match="not available for cortex-m55: unicorn has no model"):
+        run_bench(args)
+    assert capsys.readouterr().out == ""
+
+
 def test_shapes_are_parsed():
     assert parse_shapes("6x32, 12x64") == [(6, 32), (12, 64)]
 
