@@ -380,8 +380,8 @@ def _run_cortex_m(args: argparse.Namespace) -> int:
     shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
     print(f"1 layer, {args.variant}, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H);")
-    print("other: outside the mat-vecs; gates: the same less <prefix>_step's per-step copies of input,")
-    print("state and outputs (gates, activations, state update and the unit loop)")
+    print("other: outside the mat-vecs; gates: the same less the per-step copies (<prefix>_step's own")
+    print("instructions and memcpy): the gates, activations, state update and unit loop")
     counts: list[tuple[str, InstructionCount]] = []
     print(instruction_table(cpus, shapes, args.variant, counts))
     print()

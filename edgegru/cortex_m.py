@@ -87,8 +87,9 @@ def verify_cortex_m(
 def clang_object(target: Target, source: Path, opt: str, flags: tuple[str, ...]) -> Path:
     """Compile ``source`` with clang for ``target`` (strict C99 warnings as errors), against
     the newlib headers arm-none-eabi-gcc uses, so that gcc can link the object."""
-    # clang takes the FPU from -mcpu and has no -mfpu=auto
-    target_flags = [f for f in target.gcc_flags if f != "-mfpu=auto"]
+    # clang takes the FPU from -mcpu and has no -mfpu=auto; arm-none-eabi-gcc's ABI has
+    # variable-size enums, clang's default int-size ones
+    target_flags = [f for f in target.gcc_flags if f != "-mfpu=auto"] + ["-fshort-enums"]
     obj = source.with_suffix(".o")
     run_tool(
         [
@@ -289,8 +290,9 @@ class InstructionCount:
     so kernels inlined into the unit loop are still recognised. ``by_function``
     splits the step by the innermost (inlined) function of each instruction, which
     shows where the work outside the kernels goes; ``in_step`` is the part of it in
-    ``<prefix>_step`` itself, memcpy and the bench loop: the per-step widening of the
-    input and copying of state and outputs, rather than the units' gate work.
+    ``<prefix>_step`` itself, in memcpy and in the bench loop: the per-step widening of
+    the input and copies of the outputs and (memcpy) of the int16 state, rather than the
+    units' gate work.
     """
 
     cpu: str

@@ -146,7 +146,7 @@ def train(
     # there about ten plain lines instead.
     interactive = sys.stderr.isatty()
     bar = tqdm(range(config.epochs), desc="train", unit="epoch", disable=not (progress and interactive))
-    log_every = max(1, config.epochs // 10)
+    log_every = -(-config.epochs // 10)  # ceil: at most ten lines, and the last epoch
     for epoch in bar:
         net.train()
         order = torch.randperm(ds.n, generator=generator)
@@ -171,8 +171,9 @@ def train(
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
         else:
             stale += 1
-        stopping = stale >= config.patience
-        if progress and not interactive and ((epoch + 1) % log_every == 0 or stopping):
+        stopping = stale > 0 and stale >= config.patience
+        last = epoch + 1 == config.epochs
+        if progress and not interactive and ((epoch + 1) % log_every == 0 or last or stopping):
             values = " ".join(f"{k}={v}" for k, v in shown.items())
             note = f" (no better val_loss for {stale} epochs: stop)" if stopping else ""
             print(f"train: epoch {epoch + 1}/{config.epochs} {values}{note}", file=sys.stderr, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import pairwise
 
 import pytest
 
@@ -110,5 +111,17 @@ def test_training_progress_in_a_log(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\r" not in err
     epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
-    assert 2 <= len(epochs) <= 11, err
+    assert [line.split()[2] for line in epochs] == [f"{k}/20" for k in range(2, 21, 2)], err
     assert all("loss=" in line and "val_accuracy=" in line for line in epochs)
+
+
+def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
+    """--patience 0 stops at the first epoch without a better validation loss, not before."""
+    from edgegru.data import builtin_dataset
+    from edgegru.train import TrainConfig, train
+
+    ds = builtin_dataset("gestures", 60, seed=0)
+    result = train(ds, TrainConfig(hidden=4, epochs=8, patience=0, seed=0), progress=False)
+    losses = [row["val_loss"] for row in result.history]
+    assert len(losses) >= 2 and all(b < a for a, b in pairwise(losses[:-1]))
+    assert len(losses) == 8 or losses[-1] >= min(losses[:-1])

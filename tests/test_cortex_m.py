@@ -184,12 +184,13 @@ def test_rounded_products_match_int64(cpu, opt, tmp_path):
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4", "cortex-m55"])
 @pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
-def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant, tmp_path):
-    """Users build with their own flags: every -O level, and a frame pointer, which takes r7
-    from the inline assembly on Thumb-1 (strict warnings, as errors)."""
+@pytest.mark.parametrize("bits", [16, 8])
+def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant, bits, tmp_path):
+    """Users build with their own flags: every -O level, a frame pointer (which takes r7 from
+    the inline assembly on Thumb-1) and r9 reserved, with strict warnings as errors."""
     from edgegru.codegen.render import render
 
-    render(make_qmodel(7, [13, 6], variant, "classification", 8), "model", "interleaved").write(tmp_path)
+    render(make_qmodel(7, [13, 6], variant, "classification", bits), "model", "interleaved").write(tmp_path)
     strict = [
         "-std=c99",
         "-Wall",
@@ -200,14 +201,8 @@ def test_generated_c_builds_with_any_optimisation_and_frame_pointer(cpu, variant
         "-c",
         str(tmp_path / "model.c"),
     ]
-    for flags in (
-        ["-Og"],
-        ["-O1"],
-        ["-O3"],
-        ["-Oz"],
-        ["-O2", "-fno-omit-frame-pointer"],
-        ["-O2", "-ffixed-r9"],
-    ):
+    levels = (["-O0"], ["-Og"], ["-O1"], ["-O2"], ["-O3"], ["-Os"], ["-Oz"])
+    for flags in (*levels, *(["-O2", extra] for extra in ("-fno-omit-frame-pointer", "-ffixed-r9"))):
         command = [
             "arm-none-eabi-gcc",
             *get_target(cpu).gcc_flags,

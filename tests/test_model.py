@@ -66,6 +66,18 @@ def test_quantized_model_of_the_old_arithmetic_is_refused(tmp_path):
         QuantizedModel.load(path)
 
 
+@pytest.mark.parametrize("bad", [-5, 2**31, 0.5])
+def test_quantized_model_with_bad_multipliers_is_refused(tmp_path, bad):
+    """A multiplier outside 0 <= M < 2^31 (or not an integer) would break the C's high product."""
+    qm = make_qmodel(2, [3], "reset_after")
+    mult = qm.layers[0].mult_h.astype(type(bad))
+    mult[1, 2] = bad
+    qm.layers[0].mult_h = mult
+    qm.save(tmp_path / "q.egru")
+    with pytest.raises(EdgeGruError, match=r"layer 0 mult_h: expected integer multipliers 0 <= M < 2\^31"):
+        QuantizedModel.load(tmp_path / "q.egru")
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(EdgeGruError, match="no such file"):
         Model.load(tmp_path / "nope.egru")

@@ -424,17 +424,25 @@ print(json.dumps({"interpreter": load_interpreter().__module__, "y": model.run(x
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "int8"])
-def test_tflite_runtime_fallback(dtype, tmp_path):
-    """Without ai-edge-litert, `edgegru run` falls back to tflite-runtime 2.14 (numpy<2, as on
-    a Raspberry Pi with its Python 3.11): a venv with only numpy<2 and tflite-runtime runs the
-    exported step model as LiteRT does."""
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def tflite_runtime_python(tmp_path_factory) -> str:
+    """The python of a venv with only numpy<2 and tflite-runtime 2.14 (as on a Raspberry Pi
+    with Python 3.11 and no ai-edge-litert)."""
+    venv = tmp_path_factory.mktemp("tflite-runtime") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0"]
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "-q", "numpy<2", "tflite-runtime==2.14.0"]
     installed = subprocess.run(pip, capture_output=True, text=True)
     assert installed.returncode == 0, f"pip could not install tflite-runtime: {installed.stderr[-500:]}"
+    return python
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "int8"])
+def test_tflite_runtime_fallback(dtype, tflite_runtime_python, tmp_path):
+    """Without ai-edge-litert, the runtime falls back to tflite-runtime and streams the
+    exported step model: float32 as LiteRT does; int8 within the int8 tests' bound of the
+    float model (tflite-runtime 2.14's int8 kernels are not LiteRT 2.3's)."""
     model = make_model()
     path = tmp_path / f"m-{dtype}.tflite"
     calibration = np.random.default_rng(0).normal(size=(8, 20, D)) * 2.0 + 1.0
@@ -442,18 +450,19 @@ def test_tflite_runtime_fallback(dtype, tmp_path):
     x = np.random.default_rng(1).normal(size=(25, D)) * 2.0 + 1.0
     want = StreamingModel(path).run(x)  # LiteRT, in this environment
     repo = str(Path(__file__).resolve().parents[1])
-    command = [str(venv / "bin" / "python"), "-c", TFLITE_RUNTIME_CHECK, str(path), json.dumps(x.tolist())]
+    command = [tflite_runtime_python, "-c", TFLITE_RUNTIME_CHECK, str(path), json.dumps(x.tolist())]
     result = subprocess.run(command, capture_output=True, text=True, env={"PYTHONPATH": repo})
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout)
     assert out["interpreter"] == "tflite_runtime.interpreter"
     got = np.array(out["y"])
     if dtype == "int8":
-        # TFLite 2.14's int8 kernels are not LiteRT 2.3's: outputs differ by a few output
-        # LSBs once the states drift apart. Both must stay as close to the float model as
-        # the int8 tests demand of LiteRT.
+        # outputs differ by a few output steps once the states drift apart (measured up to
+        # 3 steps of 0.0042 over 200 steps); both stay as close to the float model as the
+        # int8 tests demand of LiteRT
         ref = forward(model, x[None])
         assert np.abs(want - ref.outputs[0]).max() < 0.1
         assert np.abs(got - ref.outputs[0]).max() < 0.1
+        assert np.abs(got - want).max() < 0.05  # not unrelated: far closer than a lost state
     else:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -175,6 +175,14 @@ class QuantizedModel:
             )
             if meta["state_bits"] not in STATE_BITS:
                 raise EdgeGruError(f"state_bits {meta['state_bits']}: expected 16 or 8")
+            for i, layer in enumerate(layers):
+                for name in ("mult_x", "mult_h"):
+                    m = getattr(layer, name)
+                    # the generated C (ARMv6-M's high product above all) relies on this range
+                    if m.dtype.kind not in "iu" or (m < 0).any() or (m >= 2**31).any():
+                        raise EdgeGruError(
+                            f"{path}: layer {i} {name}: expected integer multipliers 0 <= M < 2^31"
+                        )
             return cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
         except KeyError as exc:
             raise EdgeGruError(f"{path}: quantised model file is missing field {exc}") from None
