@@ -3,7 +3,7 @@
  * table, the reset handler and fault handlers that end an emulator run with a
  * distinctive exit code instead of hanging.
  *
- * Two builds:
+ * Three builds:
  *  - normal (default): newlib with rdimon semihosting, so main() can fopen,
  *    fread, fwrite and printf host files, and exit(code) stops QEMU with that
  *    code. main(argc, argv) gets the semihosting command line (under QEMU the
@@ -13,6 +13,11 @@
  *    main() returns, so an instruction counter sees only the program's own
  *    work; main(0, {NULL})'s return value ends the run through one
  *    semihosting call. Link with --specs=nosys.specs -nostartfiles.
+ *  - board (-DEDGEGRU_BOARD): no semihosting at all, for a board without a
+ *    debugger. The board provides edgegru_board_write() (a UART, say), which
+ *    receives fault reports; when main() returns the core sleeps, or with
+ *    -DEDGEGRU_RESET_AT_EXIT requests a system reset (QEMU's -no-reboot turns
+ *    that into an exit). Link with --specs=nosys.specs -nostartfiles.
  *
  * The linker script edgegru_cortex_m.ld provides the symbols used below.
  */
@@ -23,10 +28,14 @@
 /* Either form of main works: on Arm a main(void) simply ignores r0 and r1. */
 int main(int argc, char **argv);
 
-#ifndef EDGEGRU_BENCH
+#if !defined(EDGEGRU_BENCH) && !defined(EDGEGRU_BOARD)
 #include <stdlib.h>
 void initialise_monitor_handles(void); /* newlib rdimon: opens stdin/out/err */
 void __libc_init_array(void);          /* newlib: runs constructors */
+#endif
+#ifdef EDGEGRU_BOARD
+/* The board's output for fault reports (a UART, say): provided by the board's code. */
+void edgegru_board_write(const char *text);
 #endif
 
 /* From the linker script. */
@@ -47,6 +56,43 @@ extern uint32_t __edgegru_stack_top[];
 
 /* Run main() and end the program with its result; see the top of this file. */
 static void start_program(void) __attribute__((noreturn));
+/* Report a fault (a one-line message) and stop with its exit code. */
+static void report_and_stop(const char *message, int code) __attribute__((noreturn));
+
+#ifdef EDGEGRU_BOARD
+/* Stop for good: the program is over, or it crashed. */
+static void board_stop(void) __attribute__((noreturn));
+
+static void board_stop(void)
+{
+#ifdef EDGEGRU_RESET_AT_EXIT
+    *(volatile uint32_t *)0xE000ED0Cu = 0x05FA0004u; /* AIRCR: VECTKEY, SYSRESETREQ */
+    __asm__ volatile("dsb" ::: "memory");
+#endif
+    for (;;) {
+        __asm__ volatile("wfi");
+    }
+}
+
+static void start_program(void)
+{
+    char *argv[1] = {0};
+    (void)main(0, argv);
+    board_stop();
+}
+
+static void report_and_stop(const char *message, int code)
+{
+    (void)code; /* no host to receive it */
+    edgegru_board_write(message);
+    board_stop();
+}
+#else
+static void report_and_stop(const char *message, int code)
+{
+    edgegru_semihost_write0(message);
+    edgegru_semihost_exit(code);
+}
 
 #ifdef EDGEGRU_BENCH
 static void start_program(void)
@@ -94,6 +140,7 @@ static void start_program(void)
     }
     exit(main(argc, argv));
 }
+#endif
 #endif
 
 void Reset_Handler(void) __attribute__((noreturn));
@@ -181,8 +228,7 @@ void edgegru_fault(const uint32_t *frame, int code)
     }
     message[n++] = '\n';
     message[n] = '\0';
-    edgegru_semihost_write0(message);
-    edgegru_semihost_exit(code);
+    report_and_stop(message, code);
 }
 
 /*

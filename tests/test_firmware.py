@@ -9,14 +9,18 @@ from __future__ import annotations
 import re
 import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgegru import emulate, icount
+from edgegru.codegen.export import export_c
 from edgegru.errors import EdgeGruError
+from edgegru.quant import reference as iref
 from edgegru.targets import DEFAULT_TARGET, TARGETS, Target, get_target
+from tests.conftest import make_qmodel
 
 FIXTURES = Path(__file__).parent / "firmware_fixtures"
 ALL_TARGETS = list(TARGETS)
@@ -67,14 +71,17 @@ def test_target_table_is_consistent(target: Target) -> None:
     assert f"LENGTH = {target.ram.length:#x}" in ld
 
 
-def test_firmware_files_are_packaged_flat() -> None:
-    """pyproject ships edgegru.firmware as *.c/*.h/*.ld/*.md/*.j2 files, no subfolders."""
+def test_firmware_files_are_packaged() -> None:
+    """pyproject ships edgegru.firmware as *.c/*.h/*.ld/*.md/*.j2 files and examples/*/*:
+    every file here matches one of those patterns."""
     directory = emulate.firmware_dir()
     shipped = re.compile(r".*\.(c|h|ld|md|j2)$|__init__\.py$")
     for path in directory.iterdir():
-        if path.name == "__pycache__":
+        if path.name in ("__pycache__", "examples"):
             continue
         assert path.is_file() and shipped.match(path.name), f"{path} would not be shipped"
+    for example in (directory / "examples").iterdir():
+        assert all(path.is_file() for path in example.iterdir()), f"{example} has subfolders"
     assert (directory / "README.md").is_file()
 
 
@@ -246,3 +253,39 @@ def test_instruction_count_reports_semihosting_and_crashes(
     elf = _build(tmp_path_factory, "cortex-m4", "crash", bench=True)
     with pytest.raises(EdgeGruError, match=r"crashed under unicorn at pc=0x[0-9a-f]+: Invalid instruction"):
         icount.count_instructions("cortex-m4", elf)
+
+
+# --- the board example ---------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "firmware" / "examples" / "stm32f4"
+
+
+def xorshift_inputs(steps: int, size: int) -> np.ndarray:
+    """The example's int8 inputs: the top byte of xorshift32 from state 1, as main.c draws them."""
+    state, values = 1, []
+    for _ in range(steps * size):
+        state ^= (state << 13) & 0xFFFFFFFF
+        state ^= state >> 17
+        state ^= (state << 5) & 0xFFFFFFFF
+        values.append((state >> 24) - 256 * (state >> 31))
+    return np.array(values, dtype=np.int64).reshape(1, steps, size)
+
+
+@pytest.mark.parametrize("bits", [16, 8])
+def test_stm32f4_example_runs_on_qemus_stm32f405(bits: int, tmp_path: Path) -> None:
+    """The board example (no semihosting: USART2 and the DWT cycle counter) builds with its
+    Makefile, and on QEMU's netduinoplus2 prints the integer reference's outputs and layer-0
+    state after its 100 steps."""
+    assert shutil.which("make"), "the board example needs make (Debian package make)"
+    qm = make_qmodel(6, [20, 7], "reset_before", "classification", bits, seed=2)
+    export_c(qm, tmp_path / "model_c", layout="interleaved")
+    command = ["make", "-C", str(EXAMPLE), f"MODEL_DIR={tmp_path / 'model_c'}", f"BUILD={tmp_path / 'build'}"]
+    result = subprocess.run([*command, "all", "qemu"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-2000:]
+    assert (tmp_path / "build" / "demo.bin").stat().st_size > 0  # the image for a real board
+    lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    trace = iref.run(qm, xorshift_inputs(100, qm.input_size))
+    assert [int(v) for v in lines["output"].split()] == trace.logits[0, -1].tolist()
+    assert [int(v) for v in lines["layer 0 state"].split()] == trace.states[0][0, -1].tolist()
+    assert "no cycle counter here" in lines["cycles per step"]  # QEMU has no DWT
+    assert "done" in [line.strip() for line in result.stdout.splitlines()], result.stdout[-500:]

@@ -24,6 +24,7 @@ def test_wheel_generates_and_builds_c(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgegru/templates/model.c.j2" in names
     assert "edgegru/firmware/edgegru_startup.c" in names
+    assert "edgegru/firmware/examples/stm32f4/Makefile" in names
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(site), str(wheel)], check=True)  # fmt: skip
