@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 TORCH_PIN="torch==2.13.0"
 DEBIAN_PACKAGES=(
-    gcc make python3-venv                                      # host build of the generated C
+    gcc python3-venv                                           # host build of the generated C
+    make cmake                                                 # builds of the STM32F4 example
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M builds and QEMU
     clang llvm                                                 # Cortex-M builds with clang, checked
     gcc-aarch64-linux-gnu qemu-user-static mmdebstrap          # emulated Raspberry Pi (arm64)

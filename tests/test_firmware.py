@@ -271,21 +271,44 @@ def xorshift_inputs(steps: int, size: int) -> np.ndarray:
     return np.array(values, dtype=np.int64).reshape(1, steps, size)
 
 
-@pytest.mark.parametrize("bits", [16, 8])
-def test_stm32f4_example_runs_on_qemus_stm32f405(bits: int, tmp_path: Path) -> None:
+def build_and_run_example(tool: str, model_dir: Path, build: Path) -> str:
+    """Build the STM32F4 example with its Makefile or its CMakeLists.txt, run it on QEMU's
+    netduinoplus2 and return what it printed."""
+    assert shutil.which(tool), f"the board example needs {tool} (Debian package {tool})"
+    if tool == "make":
+        command = ["make", "-C", str(EXAMPLE), f"MODEL_DIR={model_dir}", f"BUILD={build}", "all", "qemu"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-2000:]
+        assert (build / "demo.bin").stat().st_size > 0  # the image for a real board
+        return result.stdout
+    toolchain = EXAMPLE / "arm-none-eabi.cmake"
+    configure = ["cmake", "-S", str(EXAMPLE), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={toolchain}"]
+    for command in (
+        [*configure, f"-DMODEL_DIR={model_dir}", "-DEDGEGRU_QEMU=ON"],
+        ["cmake", "--build", str(build)],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-2000:]
+    assert (build / "demo.bin").stat().st_size > 0
+    # as the Makefile's qemu target runs it: USART2 is the board's second serial port
+    qemu = ["qemu-system-arm", "-M", "netduinoplus2", "-nographic", "-monitor", "none", "-serial", "null"]
+    qemu += ["-serial", "stdio", "-no-reboot", "-kernel", str(build / "demo.elf")]
+    result = subprocess.run(qemu, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.parametrize(("tool", "bits"), [("make", 16), ("make", 8), ("cmake", 16)])
+def test_stm32f4_example_runs_on_qemus_stm32f405(tool: str, bits: int, tmp_path: Path) -> None:
     """The board example (no semihosting: USART2 and the DWT cycle counter) builds with its
-    Makefile, and on QEMU's netduinoplus2 prints the integer reference's outputs and layer-0
-    state after its 100 steps."""
-    assert shutil.which("make"), "the board example needs make (Debian package make)"
+    Makefile or CMakeLists.txt, and on QEMU's netduinoplus2 prints the integer reference's
+    outputs and layer-0 state after its 100 steps."""
     qm = make_qmodel(6, [20, 7], "reset_before", "classification", bits, seed=2)
     export_c(qm, tmp_path / "model_c", layout="interleaved")
-    command = ["make", "-C", str(EXAMPLE), f"MODEL_DIR={tmp_path / 'model_c'}", f"BUILD={tmp_path / 'build'}"]
-    result = subprocess.run([*command, "all", "qemu"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-2000:]
-    assert (tmp_path / "build" / "demo.bin").stat().st_size > 0  # the image for a real board
-    lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
+    printed = build_and_run_example(tool, tmp_path / "model_c", tmp_path / "build")
+    lines = dict(line.split(":", 1) for line in printed.splitlines() if ":" in line)
     trace = iref.run(qm, xorshift_inputs(100, qm.input_size))
     assert [int(v) for v in lines["output"].split()] == trace.logits[0, -1].tolist()
     assert [int(v) for v in lines["layer 0 state"].split()] == trace.states[0][0, -1].tolist()
     assert "no cycle counter here" in lines["cycles per step"]  # QEMU has no DWT
-    assert "done" in [line.strip() for line in result.stdout.splitlines()], result.stdout[-500:]
+    assert "done" in [line.strip() for line in printed.splitlines()], printed[-500:]
