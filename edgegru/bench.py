@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from .codegen.render import MAX_SIZE, render, render_bench
+from .codegen.render import render, render_bench
 from .errors import EdgeGruError
-from .model import Model, random_model
+from .model import MAX_SIZE, Model, random_model
 from .quant import calibrate, quantize
 from .quant.qmodel import QuantizedModel
 from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_host

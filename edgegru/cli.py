@@ -23,6 +23,17 @@ if TYPE_CHECKING:  # imported lazily at run time: `edgegru run` must not load to
     from .quant.qmodel import QuantizedModel
 
 
+def seed_value(text: str) -> int:
+    """argparse type of every --seed: the generators take 0 <= seed < 2^32."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"{seed}: expected 0 <= seed < 2^32")
+    return seed
+
+
 def _parser(
     subparsers: argparse._SubParsersAction, name: str, help: str, examples: str
 ) -> argparse.ArgumentParser:
@@ -138,7 +149,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
     p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same model (default 0)")
+    p.add_argument(
+        "--seed", type=seed_value, default=0, help="random seed: same seed, same model (default 0)"
+    )
     p.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)")
     p.add_argument("--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)")
     p.add_argument(
@@ -209,7 +222,7 @@ def add_quantize(sub: argparse._SubParsersAction) -> None:
         choices=[16, 8],
         help="hidden state int16 Q0.15 (default) or int8 Q0.7",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for --builtin data (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed for --builtin data (default 0)")
     p.set_defaults(handler=run_quantize)
 
 
@@ -276,7 +289,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         "--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM"
     )
     add_data_args(p, "TFLite int8 calibration", required=False)
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=seed_value, default=0, help=argparse.SUPPRESS)
     p.set_defaults(handler=run_export)
 
 
@@ -372,7 +385,7 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
         help="random sequences when no data is given (default 64)",
     )
     p.add_argument("--steps", type=int, default=100, help="steps per random sequence (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random sequences (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random sequences (default 0)")
     p.add_argument("--sanitize", action="store_true", help="host: build with ASan and UBSan")
     add_data_args(p, "input", required=False)
     p.set_defaults(handler=run_verify)
@@ -514,7 +527,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args, _ = parser.parse_known_args(argv)  # finds the command; --help/--version exit here
     command = parser.get_default("commands")[args.command]
-    return command.parse_intermixed_args(argv[argv.index(args.command) + 1 :])
+    rest = argv[argv.index(args.command) + 1 :]
+    if any(isinstance(action, argparse._SubParsersAction) for action in command._actions):
+        return command.parse_args(rest)  # a command with its own subcommands (pi)
+    return command.parse_intermixed_args(rest)
 
 
 def main(argv: list[str] | None = None) -> int:

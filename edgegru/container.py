@@ -35,18 +35,23 @@ def save_container(
 def _read(path: Path, with_arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header (checked to be an edgegru container's) and, if asked, the arrays."""
     if not path.is_file():
-        raise EdgeGruError(f"{path}: no such file")
+        what = (
+            "is a directory" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+        )
+        raise EdgeGruError(f"{path}: {what}; expected an edgegru model file")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if META_KEY not in npz.files:
+            if not isinstance(npz, np.lib.npyio.NpzFile) or META_KEY not in npz.files:
                 raise EdgeGruError(f"{path}: not an edgegru file (no edgegru metadata inside)")
             header = json.loads(npz[META_KEY].tobytes().decode())
             arrays = {k: npz[k] for k in npz.files if k != META_KEY} if with_arrays else {}
     except EdgeGruError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        raise EdgeGruError(f"{path}: not a readable edgegru file ({exc})") from None
-    if header.get("format") != FORMAT_NAME:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, UnicodeDecodeError) as exc:
+        # numpy's refusal of pickled data suggests loading it unsafely: never repeat that
+        reason = "not an archive of plain arrays" if "pickle" in str(exc) else type(exc).__name__
+        raise EdgeGruError(f"{path}: not a readable edgegru file ({reason})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise EdgeGruError(f"{path}: not an edgegru file")
     return header, arrays
 

@@ -28,13 +28,27 @@ def _arm_tools_present() -> bool:
 
 
 def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
+    """The whole chain into ``out``; a directory it creates is removed again if the run
+    fails before writing anything into it."""
+    created = not out.exists()
+    try:
+        return _run_demo(task, out, epochs, cpu)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     start = time.time()
     target = get_target(cpu)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"[1/5] train a GRU on the built-in '{task}' task")
+    config = TrainConfig(hidden=24, epochs=epochs, lr=1e-2, batch_size=32)
+    config.check()
     train_ds = builtin_dataset(task, 1000, seed=0)
     test_ds = builtin_dataset(task, 250, seed=1000)
-    result = train(train_ds, TrainConfig(hidden=24, epochs=epochs, lr=1e-2, batch_size=32))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"[1/5] train a GRU on the built-in '{task}' task")
+    result = train(train_ds, config)
     model = result.model
     model.save(out / "model.egru")
 

@@ -32,6 +32,7 @@ from .errors import EdgeGruError
 
 Variant = Literal["reset_after", "reset_before"]
 VARIANTS: tuple[str, ...] = ("reset_after", "reset_before")
+MAX_SIZE = 512  # input and hidden sizes the C generator takes: every accumulator provably fits int32
 HeadKind = Literal["classification", "regression"]
 GATES = ("r", "z", "n")
 
@@ -220,6 +221,8 @@ class Model:
             raise EdgeGruError(f"{path}: model file is missing field {exc}") from None
         except EdgeGruError as exc:
             raise EdgeGruError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise EdgeGruError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
 
 
 def random_model(

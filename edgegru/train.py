@@ -10,6 +10,7 @@ model.
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from .data import Dataset
 from .data.dataset import valid_mask
 from .errors import EdgeGruError
-from .model import VARIANTS, Model
+from .model import MAX_SIZE, VARIANTS, Model
 from .torch_bridge import TorchGRU
 
 
@@ -48,8 +49,18 @@ class TrainConfig:
         for name in ("hidden", "layers", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise EdgeGruError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1")
-        if self.lr <= 0:
-            raise EdgeGruError(f"--lr {self.lr}: expected > 0")
+        if self.hidden > MAX_SIZE:
+            raise EdgeGruError(
+                f"--hidden {self.hidden}: expected at most {MAX_SIZE} (the C generator's limit)"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EdgeGruError(f"--lr {self.lr}: expected a finite number > 0")
+        if not (math.isfinite(self.clip) and self.clip >= 0):
+            raise EdgeGruError(f"--clip {self.clip}: expected a finite number >= 0 (0 disables clipping)")
+        if self.patience < 0:
+            raise EdgeGruError(f"--patience {self.patience}: expected >= 0")
+        if not 0 <= self.seed < 2**32:
+            raise EdgeGruError(f"--seed {self.seed}: expected 0 <= seed < 2^32")
         if not 0.0 <= self.val_fraction < 1.0:
             raise EdgeGruError(f"validation fraction {self.val_fraction}: expected 0 <= f < 1")
 

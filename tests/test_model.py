@@ -74,7 +74,33 @@ def test_quantized_model_with_bad_multipliers_is_refused(tmp_path, bad):
     mult[1, 2] = bad
     qm.layers[0].mult_h = mult
     qm.save(tmp_path / "q.egru")
-    with pytest.raises(EdgeGruError, match=r"layer 0 mult_h: expected integer multipliers 0 <= M < 2\^31"):
+    with pytest.raises(EdgeGruError, match=r"layer 0 mult_h: expected integers in \[0, 2147483647\]"):
+        QuantizedModel.load(tmp_path / "q.egru")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("wh", np.zeros((3, 3, 4), np.int8), r"layer 0 wh: shape \(3, 3, 4\), expected \(3, 3, 3\)"),
+        ("wx", np.full((3, 3, 2), 0.5), r"layer 0 wx: expected integers in \[-127, 127\]"),
+        ("bias", np.full((3, 3), 2**40), r"layer 0 bias: expected integers"),
+        ("variant", "xx", r"variant 'xx': expected one of reset_after, reset_before"),
+        ("scale", 0.0, r"input scale 0.0 / zero point"),
+        ("zero_point", 1000, r"zero point 1000: expected > 0 / in \[-128, 127\]"),
+    ],
+)
+def test_damaged_quantized_model_is_refused_by_name(tmp_path, field, value, message):
+    """Loading checks every array's shape and range and the scalars, so no damaged file
+    reaches the generator (which would write C from it)."""
+    qm = make_qmodel(2, [3], "reset_after", "classification")
+    if field == "variant":
+        qm.variant = value
+    elif field in ("scale", "zero_point"):
+        setattr(qm.input, field, value)
+    else:
+        setattr(qm.layers[0], field, value)
+    qm.save(tmp_path / "q.egru")
+    with pytest.raises(EdgeGruError, match=message):
         QuantizedModel.load(tmp_path / "q.egru")
 
 

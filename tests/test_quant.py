@@ -111,3 +111,18 @@ def test_overflowing_weights_are_refused():
     m.layers[0].w_h[1, 2, 0] = 600.0  # its row's multiplier would not fit int32
     with pytest.raises(EdgeGruError, match="layer 0: weights too large"):
         quantize(m, calibrate(m, np.zeros((2, 5, 2))))
+
+
+def test_all_zero_rows_quantise_to_a_zero_multiplier():
+    """A pruned unit's all-zero weight row needs no scale: its multiplier is 0, however wide
+    the input range (it used to be refused as 'weights too large')."""
+    from edgegru.verify import random_stimulus, verify_host
+
+    model = random_model(5, [6], "reset_after", "classification", 3, seed=1)
+    model.layers[0].w_x[1, 2, :] = 0.0
+    model.layers[0].w_h[0, 4, :] = 0.0
+    qm = quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, 5)) * 30))
+    assert qm.layers[0].mult_x[1, 2] == 0 and qm.layers[0].mult_h[0, 4] == 0
+    assert (qm.layers[0].mult_x[0] > 0).all()
+    report = verify_host(qm, random_stimulus(qm, 4, 30))
+    assert report.ok, report.summary()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import check_output_path, output_mode
 from ..errors import EdgeGruError
 from ..quant.qmodel import QuantizedModel
 from .render import render
@@ -45,8 +46,11 @@ def layout_for(target: str) -> str:
 
 
 def _check_destination(out_dir: Path, names: set[str]) -> None:
+    check_output_path(out_dir, "directory")
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeGruError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
+        raise EdgeGruError(f"{out_dir}: directory is not writable")
     if out_dir.is_dir():
         others = sorted(p.name for p in out_dir.iterdir() if p.name not in names)
         if others:
@@ -76,10 +80,12 @@ def export_c(
     names = {*rendered.files, report_name}
     _check_destination(out_dir, names)
     parent = out_dir.resolve().parent
-    if not parent.is_dir():
-        raise EdgeGruError(f"{out_dir}: parent directory {parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+    except OSError as exc:
+        raise EdgeGruError(f"{out_dir}: cannot write in {parent} ({exc.strerror})") from None
+    try:
+        os.chmod(tmp, output_mode(directory=True))
         rendered.write(tmp)
         full_report = {
             "model": qm.describe(),

@@ -37,11 +37,11 @@ import numpy as np
 
 from .. import __version__
 from ..errors import EdgeGruError
+from ..model import MAX_SIZE
 from ..quant.activations import SIGMOID_TABLE
 from ..quant.qmodel import QuantizedLayer, QuantizedModel
 
 LAYOUTS = ("rows", "interleaved")
-MAX_SIZE = 512  # input and hidden sizes; keeps every accumulator provably in int32
 MAX_OUTPUTS = 1024
 ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
 BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations

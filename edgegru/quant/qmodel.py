@@ -16,7 +16,7 @@ import numpy as np
 
 from ..container import load_container, save_container
 from ..errors import EdgeGruError
-from ..model import HeadKind, Variant
+from ..model import VARIANTS, HeadKind, Variant
 
 QMODEL_KIND = "quantized-model"
 QMODEL_FORMAT_VERSION = 2  # 2: int32 pre-activations with SMMULR-style multipliers
@@ -175,14 +175,60 @@ class QuantizedModel:
             )
             if meta["state_bits"] not in STATE_BITS:
                 raise EdgeGruError(f"state_bits {meta['state_bits']}: expected 16 or 8")
-            for i, layer in enumerate(layers):
-                for name in ("mult_x", "mult_h"):
-                    m = getattr(layer, name)
-                    # the generated C (ARMv6-M's high product above all) relies on this range
-                    if m.dtype.kind not in "iu" or (m < 0).any() or (m >= 2**31).any():
-                        raise EdgeGruError(
-                            f"{path}: layer {i} {name}: expected integer multipliers 0 <= M < 2^31"
-                        )
-            return cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
+            qm = cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
+            check_quantized(qm)
+            return qm
         except KeyError as exc:
             raise EdgeGruError(f"{path}: quantised model file is missing field {exc}") from None
+        except EdgeGruError as exc:
+            raise EdgeGruError(f"{path}: {exc}") from None
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise EdgeGruError(
+                f"{path}: damaged quantised model file ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def _check_integers(name: str, values: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:
+    if values.shape != shape:
+        raise EdgeGruError(f"{name}: shape {values.shape}, expected {shape}")
+    if values.dtype.kind not in "iu" or (values.size and (values.min() < lo or values.max() > hi)):
+        raise EdgeGruError(f"{name}: expected integers in [{lo}, {hi}]")
+
+
+def check_quantized(qm: QuantizedModel) -> None:
+    """Refuse a quantised model the targets could not run exactly: wrong shapes, values out
+    of their formats' ranges (docs/quantization.md), or a variant no target knows. Files are
+    checked on load, so a damaged one never reaches the generator."""
+    if qm.variant not in VARIANTS:
+        raise EdgeGruError(f"variant {qm.variant!r}: expected one of {', '.join(VARIANTS)}")
+    if not qm.layers:
+        raise EdgeGruError("no layers")
+    inp = qm.input
+    size = qm.layers[0].input_size
+    if not (np.isfinite(inp.scale) and inp.scale > 0) or not -128 <= inp.zero_point <= 127:
+        raise EdgeGruError(
+            f"input scale {inp.scale} / zero point {inp.zero_point}: expected > 0 / in [-128, 127]"
+        )
+    for name in ("scale_mul", "offset"):
+        values = getattr(inp, name)
+        if values.shape != (size,) or not np.isfinite(values).all():
+            raise EdgeGruError(f"input {name}: expected {size} finite values")
+    int32 = (-(2**31), 2**31 - 1)
+    for i, layer in enumerate(qm.layers):
+        h = layer.hidden_size
+        where = f"layer {i}"
+        _check_integers(f"{where} wx", layer.wx, (3, h, size), -127, 127)
+        _check_integers(f"{where} wh", layer.wh, (3, h, h), -127, 127)
+        # the generated C (ARMv6-M's high product above all) relies on this range
+        _check_integers(f"{where} mult_x", layer.mult_x, (3, h), 0, 2**31 - 1)
+        _check_integers(f"{where} mult_h", layer.mult_h, (3, h), 0, 2**31 - 1)
+        _check_integers(f"{where} bias", layer.bias, (3, h), *int32)
+        _check_integers(f"{where} bias_hn", layer.bias_hn, (h,), *int32)
+        size = h
+    if qm.head is not None:
+        head = qm.head
+        outputs = head.weight.shape[0] if head.weight.ndim == 2 else 0
+        _check_integers("head weight", head.weight, (outputs, size), -127, 127)
+        _check_integers("head bias", head.bias, (outputs,), *int32)
+        if not (np.isfinite(head.weight_scale) and head.weight_scale > 0):
+            raise EdgeGruError(f"head weight_scale {head.weight_scale}: expected a finite number > 0")

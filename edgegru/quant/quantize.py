@@ -84,8 +84,9 @@ def quantize_layer(
     # bit (see the docs), and its bias there instead of in B
     rec_frac = np.array([1.0, 1.0, 2.0 if split_n else 1.0])[:, None]
     rec_bias_in_b = np.array([1.0, 1.0, 0.0 if split_n else 1.0])[:, None]
-    mult_x = _multipliers(wx_scale * act_scale * PRE_UNIT, where)
-    mult_h = _multipliers(wh_scale * 2.0**-15 * PRE_UNIT * rec_frac, where)
+    # an all-zero row (a pruned unit, say) contributes nothing: multiplier 0, whatever its scale
+    mult_x = _multipliers(np.where(wx.any(axis=2), wx_scale * act_scale * PRE_UNIT, 0.0), where)
+    mult_h = _multipliers(np.where(wh.any(axis=2), wh_scale * 2.0**-15 * PRE_UNIT * rec_frac, 0.0), where)
     b_x, b_h = layer.b_x.astype(np.float64), layer.b_h.astype(np.float64)
     # the zero point's share of each input product: zp * 256 * row sum, in pre-activation units
     zp_share = input_zero_point * 256.0 * wx.astype(np.float64).sum(axis=2) * mult_x / 2.0**32
