@@ -88,6 +88,8 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
         d, h = int(match[1]), int(match[2])
         if not (1 <= d <= MAX_SIZE and 1 <= h <= MAX_SIZE):
             raise EdgeGruError(f"--shapes item {item.strip()!r}: sizes must be 1..{MAX_SIZE}")
+        if (d, h) in shapes:
+            raise EdgeGruError(f"--shapes item {item.strip()!r}: given twice")
         shapes.append((d, h))
     return shapes
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .atomic import check_output_path
 from .errors import EdgeGruError, run_reporting
 
 if TYPE_CHECKING:  # imported lazily at run time: `edgegru run` must not load torch
@@ -73,8 +74,11 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
     p.set_defaults(data_required=required)
 
 
-def load_data(args: argparse.Namespace) -> tuple[Dataset | None, Dataset | None]:
-    """(train, test) datasets from the data arguments; test may be None."""
+def load_data(
+    args: argparse.Namespace, class_names: list[str] | None = None
+) -> tuple[Dataset | None, Dataset | None]:
+    """(train, test) datasets from the data arguments; test may be None. ``class_names``
+    (a trained model's) number a data file's labels as the model numbers its classes."""
     from .data import builtin_dataset, forecast_windows, load_dataset, load_series
 
     chosen = [x for x in (args.data, args.builtin, args.series) if x]
@@ -96,7 +100,7 @@ def load_data(args: argparse.Namespace) -> tuple[Dataset | None, Dataset | None]
             raise EdgeGruError(f"{args.series}: series too short for --window {args.window}")
         idx = list(range(windows.n))
         return windows.subset(idx[:-n_test]), windows.subset(idx[-n_test:])
-    train = load_dataset(args.data)
+    train = load_dataset(args.data, class_names=class_names)
     test = load_dataset(args.test, class_names=train.class_names) if args.test else None
     return train, test
 
@@ -168,6 +172,11 @@ def run_train(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_metric, metric_name
     from .train import TrainConfig, train
 
+    check_output_path(Path(args.output))  # before minutes of training, not after
+    if args.test and not args.data:
+        raise EdgeGruError(
+            "--test FILE goes with a data file; --builtin and --series make their own test split"
+        )
     train_ds, test_ds = load_data(args)
     config = TrainConfig(
         hidden=args.hidden, layers=args.layers, variant=args.variant, epochs=args.epochs,
@@ -231,7 +240,8 @@ def run_quantize(args: argparse.Namespace) -> int:
     from .quant import calibrate, quantize
 
     model = _require_float(args.model, "quantize")
-    calib, test = load_data(args)
+    check_output_path(Path(args.output))
+    calib, test = load_data(args, model.head.class_names if model.head is not None else None)
     ranges = calibrate(model, calib.x, calib.lengths, args.method, args.percentile)
     qm = quantize(model, ranges, args.state_bits)
     qm.save(args.output)

@@ -226,11 +226,14 @@ def parse_row(text: str, size: int) -> np.ndarray:
     values = np.empty(size)
     for i, field in enumerate(fields):
         try:
+            if "_" in field:  # Python's float() takes 1_000; a CSV number does not
+                raise ValueError
             values[i] = float(field)
         except ValueError:
             raise EdgeGruError(f"value {i + 1} {field.strip()!r} is not a number") from None
-        if not np.isfinite(values[i]):
-            raise EdgeGruError(f"value {i + 1} {field.strip()!r} is not finite")
+        # the models take float32: a value beyond its range would become inf there
+        if not (np.isfinite(values[i]) and abs(values[i]) <= np.finfo(np.float32).max):
+            raise EdgeGruError(f"value {i + 1} {field.strip()!r} is not a finite float32")
     return values
 
 

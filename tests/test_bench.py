@@ -48,7 +48,13 @@ def test_format_table_ratios():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("6x", "expected DxH"), ("6x32,abc", "'abc'"), ("0x8", "1..512"), ("8x513", "1..512")],
+    [
+        ("6x", "expected DxH"),
+        ("6x32,abc", "'abc'"),
+        ("0x8", "1..512"),
+        ("8x513", "1..512"),
+        ("4x4,4x4", "given twice"),
+    ],
 )
 def test_bad_shapes_are_one_line_errors(text, message):
     with pytest.raises(EdgeGruError, match=re.escape(message)):

@@ -418,3 +418,16 @@ def test_import_refuses_graph_without_gru(tmp_path):
     path = tmp_path / "relu.onnx"
     onnx.save(helper.make_model(graph), str(path))
     _refused(path, "no GRU node")
+
+
+def test_import_names_the_recurrent_op_it_does_not_take(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, 3])
+    w = helper.make_tensor("W", TensorProto.FLOAT, [1, 16, 3], np.zeros(48, np.float32))
+    r = helper.make_tensor("R", TensorProto.FLOAT, [1, 16, 4], np.zeros(64, np.float32))
+    lstm = helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=4)
+    graph = helper.make_graph(
+        [lstm], "g", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, r]
+    )
+    path = tmp_path / "lstm.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    _refused(path, "no GRU node in the graph; it has LSTM, which edgegru does not import")

@@ -263,8 +263,12 @@ def test_parse_row():
         parse_row("1,2,3", 4)
     with pytest.raises(EdgeGruError, match="value 2 'x' is not a number"):
         parse_row("1,x,3,4", 4)
-    with pytest.raises(EdgeGruError, match="value 4 'inf' is not finite"):
+    with pytest.raises(EdgeGruError, match="value 4 'inf' is not a finite float32"):
         parse_row("1,2,3,inf", 4)
+    with pytest.raises(EdgeGruError, match="value 1 '1e39' is not a finite float32"):
+        parse_row("1e39,2,3,4", 4)
+    with pytest.raises(EdgeGruError, match="value 2 '1_0' is not a number"):
+        parse_row("1,1_0,3,4", 4)
 
 
 def test_cli_file_input_skips_bad_lines_and_matches_streaming_model(models, tmp_path):

@@ -128,10 +128,17 @@ def test_two_models_link_into_one_program(tmp_path):
     assert subprocess.run([str(tmp_path / "both")]).returncode == 0
 
 
-@pytest.mark.parametrize("prefix", ["1model", "my-model", "int", ""])
-def test_bad_prefix(prefix):
+@pytest.mark.parametrize(
+    ("prefix", "message"),
+    [
+        *((p, "expected a C identifier") for p in ("1model", "my-model", "int", "", "x" * 65)),
+        ("stdint", "stdint.h would hide the C library's header"),
+        ("arm_acle", "arm_acle.h would hide"),
+    ],
+)
+def test_bad_prefix(prefix, message):
     qm = make_qmodel(2, [3], "reset_after")
-    with pytest.raises(EdgeGruError, match="expected a C identifier"):
+    with pytest.raises(EdgeGruError, match=message):
         render(qm, prefix, "rows")
 
 

@@ -145,8 +145,13 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
         raise EdgeGruError(f"{path}: no such file")
     try:
         proto = onnx.load(str(path))
+    except PermissionError:
+        raise EdgeGruError(f"{path}: not readable (permission denied)") from None
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
         raise EdgeGruError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
+    except onnx.checker.ValidationError as exc:  # e.g. an external-data file that is missing
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeGruError(f"{path}: the ONNX file cannot be loaded ({first})") from None
     if proto.ir_version < 1 or not proto.graph.node:
         raise EdgeGruError(f"{path}: not an ONNX model (no graph inside)")
     return proto
@@ -428,7 +433,9 @@ def _data_input(graph: OnnxGraph) -> str:
     """The graph input that reaches the first GRU's X, traced back through first inputs."""
     grus = [n for n in graph.nodes if n.op_type == "GRU"]
     if not grus:
-        graph.fail("no GRU node in the graph")
+        recurrent = sorted({n.op_type for n in graph.nodes if n.op_type in ("LSTM", "RNN")})
+        found = f"; it has {', '.join(recurrent)}, which edgegru does not import" if recurrent else ""
+        graph.fail(f"no GRU node in the graph{found}")
     name = grus[0].input[0]
     while name not in graph.inputs:
         producer = graph.producers.get(name)

@@ -110,12 +110,23 @@ class Rendered:
             (directory / name).write_text(text)
 
 
+# <prefix>.h must not hide a header the generated code includes (with -I. it would)
+C_HEADERS = frozenset((
+    "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits", "locale",
+    "math", "setjmp", "signal", "stdarg", "stdbool", "stddef", "stdint", "stdio", "stdlib", "string",
+    "tgmath", "time", "wchar", "wctype", "arm_acle",
+))  # fmt: skip
+MAX_PREFIX = 64  # a file name with room for suffixes, and within any linker's symbol limit
+
+
 def check_prefix(prefix: str) -> None:
-    if not C_IDENTIFIER.match(prefix) or prefix in C_KEYWORDS:
+    if not C_IDENTIFIER.match(prefix) or prefix in C_KEYWORDS or len(prefix) > MAX_PREFIX:
         raise EdgeGruError(
-            f"prefix {prefix!r}: expected a C identifier (letters, digits, _; not starting with "
-            "a digit; not a C keyword)"
+            f"prefix {prefix!r}: expected a C identifier of at most {MAX_PREFIX} characters "
+            "(letters, digits, _; not starting with a digit; not a C keyword)"
         )
+    if prefix in C_HEADERS:
+        raise EdgeGruError(f"prefix {prefix!r}: {prefix}.h would hide the C library's header; choose another")
 
 
 def check_limits(qm: QuantizedModel) -> None:
