@@ -258,6 +258,21 @@ def run_quantize(args: argparse.Namespace) -> int:
 # ---- export --------------------------------------------------------------------
 
 
+# Options of `export` and the targets they apply to; naming one for another target is an error
+# rather than silently ignored.
+EXPORT_OPTIONS = {
+    "prefix": ("c99", "cortex-m"),
+    "cpu": ("cortex-m",),
+    "kind": ("tflite",),
+    "steps": ("tflite",),
+    "dtype": ("tflite",),
+    "data": ("tflite",),
+    "builtin": ("tflite",),
+    "series": ("tflite",),
+}
+EXPORT_DEFAULTS = {"prefix": "model", "cpu": "cortex-m4", "kind": "step", "dtype": "float32"}
+
+
 def add_export(sub: argparse._SubParsersAction) -> None:
     p = _parser(
         sub,
@@ -272,20 +287,24 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="quantised model (c99, cortex-m) or float model (tflite, onnx)")
     p.add_argument("--target", required=True, choices=["c99", "cortex-m", "tflite", "onnx"])
     p.add_argument("-o", "--output", required=True, help="directory (C) or file (tflite, onnx)")
-    p.add_argument("--prefix", default="model", help="C symbol and file prefix (default model)")
     p.add_argument(
-        "--cpu", default="cortex-m4", help="Cortex-M core for --target cortex-m (default cortex-m4)"
+        "--prefix", default=EXPORT_DEFAULTS["prefix"], help="C symbol and file prefix (default model)"
+    )
+    p.add_argument(
+        "--cpu",
+        default=EXPORT_DEFAULTS["cpu"],
+        help="Cortex-M core for --target cortex-m (default cortex-m4)",
     )
     p.add_argument(
         "--kind",
-        default="step",
+        default=EXPORT_DEFAULTS["kind"],
         choices=["step", "sequence"],
         help="TFLite: streaming step model or fixed-T sequence model",
     )
     p.add_argument("--steps", type=int, help="TFLite sequence model length T")
     p.add_argument(
         "--dtype",
-        default="float32",
+        default=EXPORT_DEFAULTS["dtype"],
         choices=["float32", "int8"],
         help="TFLite: float32 or full-integer int8",
     )
@@ -303,7 +322,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_export)
 
 
+def _refuse_options_of_other_targets(parser_defaults: dict, args: argparse.Namespace) -> None:
+    for name, targets in EXPORT_OPTIONS.items():
+        value = getattr(args, name, None)
+        if args.target not in targets and value is not None and value != parser_defaults.get(name):
+            shown = "DATA" if name == "data" else f"--{name}"
+            raise EdgeGruError(f"{shown} applies to --target {' or '.join(targets)}, not {args.target}")
+
+
 def run_export(args: argparse.Namespace) -> int:
+    _refuse_options_of_other_targets(EXPORT_DEFAULTS, args)
     if args.target in ("c99", "cortex-m"):
         return _export_c(args)
     model = _require_float(args.model, f"--target {args.target}")
@@ -368,6 +396,9 @@ def _export_c(args: argparse.Namespace) -> int:
 # ---- verify --------------------------------------------------------------------
 
 
+VERIFY_CPU, VERIFY_SEQUENCES, VERIFY_STEPS = "cortex-m4", 64, 100  # the random input's defaults
+
+
 def add_verify(sub: argparse._SubParsersAction) -> None:
     p = _parser(
         sub,
@@ -380,7 +411,7 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="quantised model file")
     p.add_argument("--target", default="host", choices=["host", "cortex-m"])
-    p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core (default cortex-m4)")
+    p.add_argument("--cpu", default=VERIFY_CPU, help="Cortex-M core (default cortex-m4)")
     p.add_argument("--emulate", action="store_true", help="run the Cortex-M build under qemu-system-arm")
     p.add_argument(
         "--cc",
@@ -391,10 +422,10 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sequences",
         type=int,
-        default=64,
+        default=VERIFY_SEQUENCES,
         help="random sequences when no data is given (default 64)",
     )
-    p.add_argument("--steps", type=int, default=100, help="steps per random sequence (default 100)")
+    p.add_argument("--steps", type=int, default=VERIFY_STEPS, help="steps per random sequence (default 100)")
     p.add_argument("--seed", type=seed_value, default=0, help="seed of the random sequences (default 0)")
     p.add_argument("--sanitize", action="store_true", help="host: build with ASan and UBSan")
     add_data_args(p, "input", required=False)
@@ -407,7 +438,13 @@ def run_verify(args: argparse.Namespace) -> int:
     from .verify import random_stimulus, verify_host
 
     qm = _require_quantised(args.model, "verify")
+    if args.target == "host" and (args.emulate or args.cpu != VERIFY_CPU):
+        raise EdgeGruError("--emulate and --cpu apply to --target cortex-m, not host")
+    if args.target == "cortex-m" and args.sanitize:
+        raise EdgeGruError("--sanitize applies to --target host (ASan and UBSan run on the host)")
     data, _ = load_data(args)
+    if data is not None and (args.sequences, args.steps) != (VERIFY_SEQUENCES, VERIFY_STEPS):
+        raise EdgeGruError("--sequences and --steps shape the random input; with data they do not apply")
     if data is None:
         if args.sequences < 1 or args.steps < 1:
             raise EdgeGruError("--sequences and --steps must be >= 1")

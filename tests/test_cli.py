@@ -10,7 +10,7 @@ import pytest
 
 from edgegru.cli import main
 from edgegru.model import Model, random_model
-from tests.conftest import rewrite_meta
+from tests.conftest import make_qmodel, rewrite_meta
 
 COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
 
@@ -125,3 +125,42 @@ def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
     losses = [row["val_loss"] for row in result.history]
     assert len(losses) >= 2 and all(b < a for a, b in pairwise(losses[:-1]))
     assert len(losses) == 8 or losses[-1] >= min(losses[:-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["export", "M", "--target", "c99", "--cpu", "cortex-m0plus", "-o", "c"],
+            "--cpu applies to --target cortex-m",
+        ),
+        (
+            ["export", "M", "--target", "onnx", "--prefix", "x", "-o", "m.onnx"],
+            "--prefix applies to --target c99",
+        ),
+        (
+            ["export", "M", "--target", "onnx", "--dtype", "int8", "-o", "m.onnx"],
+            "--dtype applies to --target tflite",
+        ),
+        (["verify", "Q", "--target", "host", "--emulate"], "--emulate and --cpu apply to --target cortex-m"),
+        (["verify", "Q", "--builtin", "gestures", "--sequences", "5"], "with data they do not apply"),
+        (["train", "--builtin", "gestures", "--test", "t.csv"], "--test FILE goes with a data file"),
+        (["train", "--builtin", "gestures", "--lr", "nan"], "--lr nan: expected a finite number > 0"),
+        (["train", "--builtin", "gestures", "--hidden", "100000"], "--hidden 100000: expected at most 512"),
+        (["train", "--builtin", "gestures", "-o", "nodir/m.egru"], "nodir does not exist"),
+    ],
+)
+def test_options_that_do_not_apply_or_make_no_sense_are_refused(args, message, tmp_path, capsys):
+    """An option the chosen target or data ignores is an error, not silently dropped; nonsense
+    values are refused before any work."""
+    model, quantised = tmp_path / "m.egru", tmp_path / "q.egru"
+    random_model(3, [4], "reset_after", "classification", 5).save(model)
+    make_qmodel(3, [4], "reset_after", "classification").save(quantised)
+    files = {
+        "M": str(model),
+        "Q": str(quantised),
+        **{a: str(tmp_path / a) for a in ("c", "m.onnx", "nodir/m.egru")},
+    }
+    args = [files.get(a, a) for a in args]
+    err = _bad(capsys, *args)
+    assert message in err
