@@ -164,3 +164,26 @@ def test_options_that_do_not_apply_or_make_no_sense_are_refused(args, message, t
     args = [files.get(a, a) for a in args]
     err = _bad(capsys, *args)
     assert message in err
+
+
+def test_pi_subcommands_parse(capsys):
+    """`edgegru pi bench` has subcommands of its own; its options are checked (no Pi image is
+    built for a refused value)."""
+    err = _bad(capsys, "pi", "bench", "--steps", "0")
+    assert "steps 0: expected at least 10" in err
+
+
+def test_demo_leaves_no_directory_behind_when_refused(tmp_path, capsys):
+    out = tmp_path / "dd"
+    err = _bad(capsys, "demo", "--builtin", "nope", "--out", str(out))
+    assert "builtin task 'nope'" in err and not out.exists()
+
+
+def test_operating_system_refusals_are_one_line(capsys):
+    from edgegru.errors import run_reporting
+
+    def unreadable(_args):
+        raise PermissionError(13, "Permission denied", "data.csv")
+
+    assert run_reporting(unreadable, None) == 2
+    assert capsys.readouterr().err == "edgegru: error: data.csv: Permission denied\n"

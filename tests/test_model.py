@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgegru.atomic import atomic_open
+from edgegru.atomic import atomic_open, atomic_write_bytes
 from edgegru.errors import EdgeGruError
 from edgegru.model import GRULayer, Model, random_model
 from edgegru.quant.qmodel import QuantizedModel
@@ -132,3 +135,29 @@ def test_validation_names_the_field():
         Model(2, "reset_after", [layer])
     with pytest.raises(EdgeGruError, match="variant 'lstm'"):
         Model(2, "lstm", [layer])
+
+
+def test_output_paths_that_are_not_a_file_to_replace_are_refused(tmp_path):
+    """A device or FIFO (think /dev/null, as root) must never be replaced by the atomic
+    rename; nor a directory, nor a path without a name."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "d").mkdir()
+    for path, message in (
+        (fifo, "is not a regular file"),
+        (tmp_path / "d", "is a directory"),
+        (Path("."), "expected a file name"),
+        (tmp_path / "nodir" / "m.egru", "does not exist"),
+    ):
+        with pytest.raises(EdgeGruError, match=message):
+            atomic_write_bytes(path, b"x")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_written_files_get_the_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
