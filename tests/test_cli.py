@@ -187,3 +187,19 @@ def test_operating_system_refusals_are_one_line(capsys):
 
     assert run_reporting(unreadable, None) == 2
     assert capsys.readouterr().err == "edgegru: error: data.csv: Permission denied\n"
+
+
+def test_quantize_numbers_labels_by_the_models_classes(tmp_path, capsys):
+    """A data file's labels are the model's classes, in the model's order; a label the model
+    does not know is refused (they used to be renumbered in sorted order)."""
+    model = tmp_path / "m.egru"
+    trained = random_model(3, [4], "reset_after", "classification", 2)
+    trained.head.class_names = ["zeta", "alpha"]
+    trained.save(model)
+    rows = "".join(f"{s},{t},0.1,0.2,0.3,{'zeta' if s else 'alpha'}\n" for s in range(2) for t in range(5))
+    (tmp_path / "d.csv").write_text("sequence,step,a,b,c,label\n" + rows)
+    assert main(["quantize", str(model), str(tmp_path / "d.csv"), "-o", str(tmp_path / "q.egru")]) == 0
+    assert "calibration accuracy" in capsys.readouterr().out
+    (tmp_path / "e.csv").write_text("sequence,step,a,b,c,label\n" + rows.replace("zeta", "omega"))
+    err = _bad(capsys, "quantize", str(model), str(tmp_path / "e.csv"), "-o", str(tmp_path / "q2.egru"))
+    assert "label 'omega' is not one of the classes ['zeta', 'alpha']" in err
