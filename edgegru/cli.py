@@ -269,6 +269,8 @@ EXPORT_OPTIONS = {
     "data": ("tflite",),
     "builtin": ("tflite",),
     "series": ("tflite",),
+    "flash_budget": ("cortex-m",),
+    "ram_budget": ("cortex-m",),
 }
 EXPORT_DEFAULTS = {"prefix": "model", "cpu": "cortex-m4", "kind": "step", "dtype": "float32"}
 
@@ -322,16 +324,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_export)
 
 
-def _refuse_options_of_other_targets(parser_defaults: dict, args: argparse.Namespace) -> None:
+def _refuse_options_of_other_targets(args: argparse.Namespace) -> None:
     for name, targets in EXPORT_OPTIONS.items():
         value = getattr(args, name, None)
-        if args.target not in targets and value is not None and value != parser_defaults.get(name):
-            shown = "DATA" if name == "data" else f"--{name}"
+        if args.target not in targets and value is not None and value != EXPORT_DEFAULTS.get(name):
+            shown = "DATA" if name == "data" else f"--{name.replace('_', '-')}"
             raise EdgeGruError(f"{shown} applies to --target {' or '.join(targets)}, not {args.target}")
 
 
 def run_export(args: argparse.Namespace) -> int:
-    _refuse_options_of_other_targets(EXPORT_DEFAULTS, args)
+    _refuse_options_of_other_targets(args)
     if args.target in ("c99", "cortex-m"):
         return _export_c(args)
     model = _require_float(args.model, f"--target {args.target}")
@@ -382,8 +384,6 @@ def _export_c(args: argparse.Namespace) -> int:
             raise EdgeGruError("--flash-budget/--ram-budget need arm-none-eabi-gcc to measure the code")
         else:
             print("footprint: not measured (arm-none-eabi-gcc not installed)")
-    elif args.flash_budget is not None or args.ram_budget is not None:
-        raise EdgeGruError("--flash-budget and --ram-budget apply to --target cortex-m")
     layout = layout_for(args.target)
     result = export_c(qm, args.output, args.prefix, layout, report, measure)
     print(

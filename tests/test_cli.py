@@ -142,6 +142,7 @@ def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
             ["export", "M", "--target", "onnx", "--dtype", "int8", "-o", "m.onnx"],
             "--dtype applies to --target tflite",
         ),
+        (["export", "Q", "--target", "c99", "--flash-budget", "9", "-o", "c"], "--flash-budget applies to"),
         (["verify", "Q", "--target", "host", "--emulate"], "--emulate and --cpu apply to --target cortex-m"),
         (["verify", "Q", "--builtin", "gestures", "--sequences", "5"], "with data they do not apply"),
         (["train", "--builtin", "gestures", "--test", "t.csv"], "--test FILE goes with a data file"),
