@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .codegen.export import layout_for
 from .codegen.render import render, render_bench
 from .emulate import C_FLAGS, GCC, build_firmware, run_qemu
 from .errors import EdgeGruError
@@ -32,8 +33,13 @@ SLACK_FLASH = 2048
 SLACK_STACK = 512
 
 
-LAYOUT = "interleaved"
+LAYOUT = layout_for("cortex-m")
 PORTABLE_FLAG = "-DEDGEGRU_PORTABLE_KERNELS"
+
+
+def kernel_flags(portable: bool) -> tuple[str, ...]:
+    """Compiler flags that pick the portable kernels even on a DSP core."""
+    return (PORTABLE_FLAG,) if portable else ()
 
 
 def kernels_used(target: Target, portable: bool) -> str:
@@ -69,7 +75,7 @@ def verify_cortex_m(
     if cc not in COMPILERS:
         raise EdgeGruError(f"compiler {cc!r}: expected one of {', '.join(COMPILERS)}")
     target = get_target(cpu)
-    flags = ((PORTABLE_FLAG,) if portable else ()) + tuple(f"-D{d}" for d in defines)
+    flags = kernel_flags(portable) + tuple(f"-D{d}" for d in defines)
 
     def build_and_run(directory: Path, input_path: Path) -> None:
         model_c, harness_c = write_sources(qm, directory, prefix, LAYOUT)
@@ -376,7 +382,7 @@ def count_step_instructions(
         bench.write_text(render_bench(prefix, "bench_cortex_m.c.j2", input_values=inputs))
         # -g adds line tables only; the machine code is the same as without it
         sources = [d / f"{prefix}.c", bench]
-        flags = ("-g", *((PORTABLE_FLAG,) if portable else ()))
+        flags = ("-g", *kernel_flags(portable))
         elf = build_firmware(target, sources, [d], d / "build", flags, opt=opt, bench=True)
         runs = []
         for k in (steps, 2 * steps):

@@ -59,6 +59,7 @@ import numpy as np
 
 from .backends.tflite_export import export_tflite
 from .bench import run_c_benchmark
+from .codegen.export import layout_for
 from .errors import EdgeGruError, run_reporting
 from .model import random_model
 from .quant import calibrate, quantize
@@ -92,7 +93,7 @@ WHEEL_PLATFORMS = (
     "manylinux_2_28_aarch64",
 )
 RECIPE_VERSION = 1
-C_LAYOUT = "rows"  # the layout for cores without the Cortex-M DSP extension
+C_LAYOUT = layout_for("c99")  # the host layout: the Pi is an application processor, not a Cortex-M
 
 
 @dataclass(frozen=True)

@@ -51,5 +51,7 @@ def test_words_and_tail_hold_the_rows(gates, k):
 def test_a_z_weight_of_minus_128_is_refused():
     rows = np.zeros((3, 2, 4), np.int8)
     rows[1, 1, 2], rows[0, 1, 2] = -128, -1  # 256·(-128) - 1 does not fit an int16
-    with pytest.raises(EdgeGruError, match=r"layer 0 input weights: an int8 weight of -128 in gate z"):
+    with pytest.raises(
+        EdgeGruError, match=r"layer 0 input weights: an int8 weight of -128 in the second row of a pair"
+    ):
         interleave(rows, "layer 0 input weights")

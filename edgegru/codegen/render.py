@@ -47,47 +47,12 @@ ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one 
 BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations
 BYTE_KERNELS = frozenset({"dot_rows_int8", "dot_rows_q15"})
 C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-C_KEYWORDS = frozenset(
-    [
-        "auto",
-        "break",
-        "case",
-        "char",
-        "const",
-        "continue",
-        "default",
-        "do",
-        "double",
-        "else",
-        "enum",
-        "extern",
-        "float",
-        "for",
-        "goto",
-        "if",
-        "inline",
-        "int",
-        "long",
-        "register",
-        "restrict",
-        "return",
-        "short",
-        "signed",
-        "sizeof",
-        "static",
-        "struct",
-        "switch",
-        "typedef",
-        "union",
-        "unsigned",
-        "void",
-        "volatile",
-        "while",
-        "_Bool",
-        "_Complex",
-        "_Imaginary",
-    ]
-)
+C_KEYWORDS = frozenset((
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+    "volatile", "while", "_Bool", "_Complex", "_Imaginary",
+))  # fmt: skip
 VARIANT_DOC = {
     "reset_after": "reset_after (PyTorch/cuDNN; ONNX linear_before_reset=1): "
     "n = tanh(Wx x + bx + r * (Wh h + bh))",
@@ -220,7 +185,8 @@ def interleave(rows: np.ndarray, what: str = "weights") -> Interleaved:
         halves = 256 * columns[1] + columns[0]  # 256·z + r: unit, block, column
         if (halves < -32768).any():
             raise EdgeGruError(
-                f"{what}: an int8 weight of -128 in gate z; the Cortex-M layout needs weights in -127..127"
+                f"{what}: an int8 weight of -128 in the second row of a pair (gate z, or the odd unit's n); "
+                "the Cortex-M layout needs weights in -127..127"
             )
         halves &= 0xFFFF
         dsp[0] = halves[..., 0] | halves[..., 1] << 16
