@@ -27,7 +27,6 @@ import importlib
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ import numpy as np
 from .codegen.render import render, render_bench
 from .errors import EdgeGruError
 from .model import MAX_SIZE, Model, random_model
+from .options import refuse_options_of_other_targets
 from .quant import calibrate, quantize
 from .quant.qmodel import QuantizedModel
 from .verify import STRICT_FLAGS, random_stimulus, run_tool, verify_host
@@ -168,10 +168,10 @@ def run_c_benchmark(
     exe = directory / "bench"
     compile_c([directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"], exe)
     command = [*runner, str(exe), str(repeats), f"{min_ns:.0f}"]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", proc.stdout, re.M)]
-    if proc.returncode != 0 or len(times) != repeats:
-        raise EdgeGruError(f"the C benchmark failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    out = run_tool(command, "run the C benchmark")
+    times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", out, re.M)]
+    if len(times) != repeats:
+        raise EdgeGruError(f"the C benchmark reported {len(times)} timings, expected {repeats}")
     return statistics.median(times) / 1e3
 
 
@@ -294,6 +294,27 @@ def format_table(rows: Sequence[Row]) -> str:
 # ---- command line -------------------------------------------------------------------
 
 
+# The options each --target reads (--shapes serves both), and their defaults.
+BENCH_OPTIONS = {
+    "repeats": ("host",),
+    "min_time": ("host",),
+    "cc": ("host",),
+    "cflags": ("host",),
+    "no_xnnpack": ("host",),
+    "cpu": ("cortex-m",),
+    "variant": ("cortex-m",),
+}
+BENCH_DEFAULTS = {
+    "repeats": 7,
+    "min_time": 0.05,
+    "cc": "gcc",
+    "cflags": " ".join(DEFAULT_CFLAGS),
+    "no_xnnpack": False,
+    "cpu": "cortex-m4,cortex-m0plus,cortex-m7",
+    "variant": "reset_after",
+}
+
+
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``bench`` to an argparse subparsers object; run_bench executes it."""
     parser = subparsers.add_parser(
@@ -315,31 +336,34 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="comma-separated DxH (input x hidden) shapes (default %(default)s)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=7, help="timed runs per figure; the median is kept (default 7)"
+        "--repeats",
+        type=int,
+        default=BENCH_DEFAULTS["repeats"],
+        help="timed runs per figure; the median is kept (default 7)",
     )
     cortex = parser.add_argument_group("cortex-m target")
     cortex.add_argument(
         "--cpu",
-        default="cortex-m4,cortex-m0plus,cortex-m7",
+        default=BENCH_DEFAULTS["cpu"],
         help="comma-separated cores (default %(default)s)",
     )
     cortex.add_argument(
         "--variant",
         choices=["reset_after", "reset_before"],
-        default="reset_after",
+        default=BENCH_DEFAULTS["variant"],
         help="GRU variant of the measured models (default %(default)s)",
     )
     host = parser.add_argument_group("host target")
     host.add_argument(
         "--min-time",
         type=float,
-        default=0.05,
+        default=BENCH_DEFAULTS["min_time"],
         help="seconds each timed run lasts at least (default 0.05)",
     )
-    host.add_argument("--cc", default="gcc", help="host C compiler (default gcc)")
+    host.add_argument("--cc", default=BENCH_DEFAULTS["cc"], help="host C compiler (default gcc)")
     host.add_argument(
         "--cflags",
-        default=" ".join(DEFAULT_CFLAGS),
+        default=BENCH_DEFAULTS["cflags"],
         help="optimisation flags for the C, added to the strict C99 warning flags "
         "(default '%(default)s'; write a single flag as --cflags=-O2)",
     )
@@ -349,6 +373,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Execute ``edgegru bench`` for the chosen target."""
+    refuse_options_of_other_targets(args, BENCH_OPTIONS, BENCH_DEFAULTS)
     return RUNNERS[args.target](args)
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .atomic import check_output_path
 from .errors import EdgeGruError, run_reporting
+from .options import refuse_options_of_other_targets
 
 if TYPE_CHECKING:  # imported lazily at run time: `edgegru run` must not load torch
     from .data import Dataset
@@ -324,16 +325,8 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_export)
 
 
-def _refuse_options_of_other_targets(args: argparse.Namespace) -> None:
-    for name, targets in EXPORT_OPTIONS.items():
-        value = getattr(args, name, None)
-        if args.target not in targets and value is not None and value != EXPORT_DEFAULTS.get(name):
-            shown = "DATA" if name == "data" else f"--{name.replace('_', '-')}"
-            raise EdgeGruError(f"{shown} applies to --target {' or '.join(targets)}, not {args.target}")
-
-
 def run_export(args: argparse.Namespace) -> int:
-    _refuse_options_of_other_targets(args)
+    refuse_options_of_other_targets(args, EXPORT_OPTIONS, EXPORT_DEFAULTS)
     if args.target in ("c99", "cortex-m"):
         return _export_c(args)
     model = _require_float(args.model, f"--target {args.target}")

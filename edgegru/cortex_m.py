@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -411,9 +412,6 @@ def count_step_instructions(
     )
 
 
-BENCH_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
-
-
 def _bench_model(d: int, h: int, variant: str, state_bits: int = 16, head: bool = False) -> QuantizedModel:
     """The random one-layer model the Cortex-M tables measure (4-class head when asked)."""
     from .model import random_model
@@ -423,7 +421,7 @@ def _bench_model(d: int, h: int, variant: str, state_bits: int = 16, head: bool 
     return quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, d))), state_bits)
 
 
-def footprint_rows(cpus: list[str], shapes=BENCH_SHAPES, variant: str = "reset_after") -> str:
+def footprint_rows(cpus: list[str], shapes: Sequence[tuple[int, int]], variant: str = "reset_after") -> str:
     """The footprint table of ``edgegru bench --target cortex-m``: both state widths, against the targets."""
     lines = [
         "| cpu | D->H | state | int8 weights | other constants | flash: code + constants | flash target "
@@ -461,7 +459,7 @@ def function_table(counts: list[tuple[str, InstructionCount]], top: int = 8) -> 
 
 def instruction_table(
     cpus: list[str],
-    shapes=BENCH_SHAPES,
+    shapes: Sequence[tuple[int, int]],
     variant: str = "reset_after",
     counts: list[tuple[str, InstructionCount]] | None = None,
 ) -> str:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from .backends.tflite_export import export_tflite
-from .bench import run_c_benchmark
+from .bench import run_c_benchmark, time_c
 from .codegen.export import layout_for
 from .errors import EdgeGruError, run_reporting
 from .model import random_model
@@ -524,8 +525,11 @@ def pi_bench(
         report = verify_pi_c(qm, random_stimulus(qm, 6, 64), board=board)
         if not report.ok:
             raise EdgeGruError(f"the generated C is not bit-exact on the emulated Pi: {report.first}")
-        pi_c = _time_c(qm, directory / "pi", lambda s, e: cross_compile(s, e, target), qemu_command(target))
-        host_c = _time_c(qm, directory / "host", _host_compile, [])
+        (directory / "pi").mkdir()
+        (directory / "host").mkdir()
+        compile_for_pi = functools.partial(cross_compile, board=target)
+        pi_c = run_c_benchmark(qm, directory / "pi", compile_for_pi, qemu_command(target), 7, 2e7)
+        host_c = time_c(qm, directory / "host", 7, 0.02, "gcc", ("-O2",))  # checked bit for bit too
         rows.append(BenchRow("generated C: <prefix>_step, int16 state, -O2", pi_c, host_c))
     return rows
 
@@ -544,21 +548,6 @@ def _median_us(proc: subprocess.CompletedProcess[str]) -> float:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
         raise EdgeGruError(f"a LiteRT timing run failed (exit {proc.returncode}): {tail[0]}")
     return float(match[1])
-
-
-def _host_compile(sources: list[Path], exe: Path) -> None:
-    run_tool(["gcc", *STRICT_FLAGS, "-O2", *map(str, sources), "-o", str(exe)], "compile the C benchmark")
-
-
-def _time_c(
-    qm: QuantizedModel,
-    directory: Path,
-    compile_c: Callable[[list[Path], Path], None],
-    runner: list[str],
-) -> float:
-    """Median µs per step of the generated C: 7 runs of at least 20 ms."""
-    directory.mkdir()
-    return run_c_benchmark(qm, directory, compile_c, runner, 7, 2e7)
 
 
 def format_bench(rows: Sequence[BenchRow], board: str) -> str:

@@ -126,3 +126,17 @@ def test_per_step_copies_are_kept_apart_from_the_gate_work():
     narrow, wide = (count_step_instructions(make_qmodel(d, [8], "reset_after"), "cortex-m4") for d in (4, 32))
     assert wide.in_step > narrow.in_step + 28 * 2  # at least two instructions per extra input
     assert wide.gates_per_unit == pytest.approx(narrow.gates_per_unit, abs=3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target", "cortex-m", "--repeats", "3"], "--repeats applies to --target host, not cortex-m"),
+        (["--target", "cortex-m", "--no-xnnpack"], "--no-xnnpack applies to --target host"),
+        (["--cpu", "cortex-m0plus"], "--cpu applies to --target cortex-m, not host"),
+    ],
+)
+def test_bench_refuses_options_of_the_other_target(argv, message, capsys):
+    with pytest.raises(EdgeGruError, match=re.escape(message)):
+        run_bench(parse(["bench", "--shapes", "4x4", *argv]))
+    assert capsys.readouterr().out == ""

@@ -369,19 +369,18 @@ def test_step_model_size_budget(tmp_path, variant, head, dtype, inputs, hidden, 
 
 def test_step_size_does_not_depend_on_t_and_sequence_shares_weights(tmp_path):
     model = random_model(5, [16], "reset_before", head="classification", output_size=3)
-    # The same values over 10 or 200 steps: the same ranges, so the same quantisation.
-    short = np.random.default_rng(0).normal(size=(4, 10, 5))
-    sizes = []
-    for calibration in (short, np.tile(short, (1, 20, 1))):
-        info = export_tflite(
-            model,
-            tmp_path / f"s{calibration.shape[1]}.tflite",
-            dtype="int8",
-            calibration=calibration,
-            quiet=True,
+    # Calibrated on 10 or on 200 steps: the same weights and no per-step growth. The ranges
+    # (so the zero points) differ, and quantisation records that happen to coincide are
+    # shared, which moves the size by up to 48 bytes (3 records).
+    rng = np.random.default_rng(0)
+    step = [
+        export_tflite(
+            model, tmp_path / f"s{t}.tflite", dtype="int8", calibration=rng.normal(size=(4, t, 5)), quiet=True
         )
-        sizes.append(info.size)
-    assert sizes[0] == sizes[1]
+        for t in (10, 200)
+    ]
+    assert step[0].weight_bytes == step[1].weight_bytes
+    assert abs(step[0].size - step[1].size) <= 48
     seq = [
         export_tflite(model, tmp_path / f"q{t}.tflite", kind="sequence", steps=t, quiet=True)
         for t in (10, 20, 30)

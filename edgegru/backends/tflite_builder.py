@@ -134,11 +134,9 @@ class _AlignedBuffer(schema.BufferT):
 class GraphBuilder:
     """Collects one subgraph and serialises it as a complete .tflite model."""
 
-    def __init__(self, keep_names: bool = False) -> None:
-        # Only graph inputs and outputs need names (the signature and the runtime
-        # look them up); the others' names would cost ~16 bytes a tensor, so they
-        # are written only when asked for, to read a graph in a viewer.
-        self.keep_names = keep_names
+    def __init__(self) -> None:
+        # Only graph inputs and outputs get names (the signature and the runtime look
+        # them up); the others' names would cost ~16 bytes a tensor.
         self._tensors: list[Any] = []
         self._names: list[str] = []
         self._operators: list[Any] = []
@@ -208,7 +206,7 @@ class GraphBuilder:
         public = set(inputs.values()) | set(outputs.values())
         tensors = []
         for index, t in enumerate(self._tensors):
-            t.name = self._names[index] if self.keep_names or index in public else None
+            t.name = self._names[index] if index in public else None
             # Unnamed activations alike in shape, type and quantisation (SPLIT's
             # outputs, say) share one record: a tensor is its index, not its record.
             quant_key = None if t.quantization is None else t.quantization.key

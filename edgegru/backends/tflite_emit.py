@@ -9,8 +9,9 @@ PACK/RESHAPE, which move bytes and so keep their input's parameters.
 FULLY_CONNECTED weights are int8, symmetric, one scale per FC; biases int32 at
 input_scale*weight_scale (see ``tflite_int8.quantize_fc``).
 
-Tensors are named ``<prefix><role>``; the caller sets ``prefix`` (``t3/``) while
-unrolling a sequence. Weight tensors are made once per role and shared by all
+Tensors are built under the name ``<prefix><role>`` (the caller sets ``prefix``,
+``t3/``, while unrolling a sequence); only the graph's inputs and outputs keep
+their names in the file. Weight tensors are made once per role and shared by all
 steps, so an unrolled model stores its weights once.
 """
 

@@ -1,6 +1,6 @@
 """int8 quantisation for the TFLite export: calibration plan and weight encoding.
 
-Activations are int8 with one scale and zero point per tensor *role* (``l0.gx_rz``
+Activations are int8 with one scale and zero point per tensor *role* (``l0.gx``
 ...), the same at every time step, so that a step model and an unrolled
 sequence model quantise identically and agree bit for bit. Ranges come from
 running the float graph (``tflite_graph.run_numpy``) over the caller's
