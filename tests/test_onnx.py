@@ -431,3 +431,13 @@ def test_import_names_the_recurrent_op_it_does_not_take(tmp_path):
     path = tmp_path / "lstm.onnx"
     onnx.save(helper.make_model(graph), str(path))
     _refused(path, "no GRU node in the graph; it has LSTM, which edgegru does not import")
+
+
+def test_import_reports_a_missing_external_data_file(tmp_path):
+    """Weights stored beside the model, in a file that has gone: one line, no traceback."""
+    path = tmp_path / "ext.onnx"
+    proto = build_onnx_model(_model("reset_after", 1, None, False))
+    onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.data", size_threshold=0)  # fmt: skip
+    (tmp_path / "ext.data").unlink()
+    _refused(path, "ext.onnx", "the ONNX file cannot be loaded")

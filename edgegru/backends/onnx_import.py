@@ -150,8 +150,10 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
         raise EdgeGruError(f"{path}: not an ONNX model ({type(exc).__name__})") from None
     except onnx.checker.ValidationError as exc:  # e.g. an external-data file that is missing
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EdgeGruError(f"{path}: the ONNX file cannot be loaded ({first})") from None
+        text = str(exc).strip()
+        raise EdgeGruError(
+            f"{path}: the ONNX file cannot be loaded ({text.splitlines()[0] if text else 'invalid'})"
+        ) from None
     if proto.ir_version < 1 or not proto.graph.node:
         raise EdgeGruError(f"{path}: not an ONNX model (no graph inside)")
     return proto
