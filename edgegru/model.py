@@ -28,16 +28,143 @@ import numpy as np
 
 from . import __version__
 from .container import load_container, save_container
-from .errors import EdgeGruError
+from .errors import EdgeGruError, quote
 
 Variant = Literal["reset_after", "reset_before"]
 VARIANTS: tuple[str, ...] = ("reset_after", "reset_before")
-MAX_SIZE = 512  # input and hidden sizes the C generator takes: every accumulator provably fits int32
 HeadKind = Literal["classification", "regression"]
+HEAD_KINDS: tuple[str, ...] = ("classification", "regression")
 GATES = ("r", "z", "n")
+
+# What the C generator takes, checked wherever a model is made, loaded or saved, so that no
+# file holds a model the later stages refuse. These are the one definition of each limit.
+MAX_SIZE = 512  # input and hidden sizes the C generator takes: every accumulator provably fits int32
+MAX_OUTPUTS = 1024  # head outputs: the C's class-name and logit arrays stay small
+# Stacked layers: microcontroller models have one to three; a file's num_layers is checked
+# against this before any list of layers is built, so a huge count costs nothing.
+MAX_LAYERS = 8
+# A class name in UTF-8 bytes: a label, not a text. It becomes a C string literal (which
+# every C99 compiler takes up to 4095 bytes) and appears in reports. 256 holds the data
+# readers' longest label (64 characters) in any script (up to 4 bytes a character).
+MAX_NAME_BYTES = 256
 
 MODEL_KIND = "float-model"
 MODEL_FORMAT_VERSION = 1
+
+
+def shown(value: object) -> str:
+    """A value from a file, fit for one line of a message: a string quoted and escaped,
+    anything else as its (shortened) repr, so a huge list never floods the message."""
+    return quote(value) if isinstance(value, str) else quote(repr(value))[1:-1]
+
+
+def check_choice(name: str, value: object, choices: tuple[Any, ...]) -> None:
+    """Refuse a value that is not one of ``choices``, of the same type: JSON's ``16.0``,
+    ``"16"`` and ``true`` are not the integer 16, and a list is not a variant."""
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        raise EdgeGruError(f"{name} {shown(value)}: expected one of {', '.join(map(str, choices))}")
+
+
+def check_integer(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` as an int in [lo, hi]. Floats (even 3.0), booleans and strings are refused
+    rather than converted: a hand-edited 3.5 must not be truncated to 3 silently."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+        raise EdgeGruError(f"{name} {shown(value)}: expected an integer in [{lo}, {hi}]")
+    return int(value)
+
+
+def check_scale(name: str, value: object) -> float:
+    """A scale > 0 that stays finite and non-zero in float32: the C writes it as a float
+    literal, and one float32 cannot hold (1e300) becomes ``inf`` there."""
+    number = None
+    if not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = None
+    if number is None or not 0 < _as_float32(np.array(number)) < np.inf:
+        raise EdgeGruError(f"{name} {shown(value)}: expected a number > 0 that float32 holds")
+    return number
+
+
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` in float32, out-of-range ones as inf (without a warning)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return values.astype(np.float32)
+
+
+def check_floats(name: str, values: object, shape: tuple[int, ...]) -> None:
+    """Refuse an array of the wrong shape or type, or holding a value float32 (the file's
+    type) cannot hold: NaN, Inf, or beyond float32's range."""
+    if not isinstance(values, np.ndarray):
+        raise EdgeGruError(f"{name}: {type(values).__name__}, expected an array")
+    if values.shape != shape:
+        raise EdgeGruError(f"{name}: shape {values.shape}, expected {shape}")
+    if values.dtype.kind != "f":
+        raise EdgeGruError(f"{name}: {values.dtype} values, expected floating-point numbers")
+    if not np.isfinite(_as_float32(values)).all():
+        raise EdgeGruError(f"{name}: holds NaN or Inf, or a value beyond float32's range")
+
+
+def check_hidden(name: str, w_h: object) -> int:
+    """The hidden size H of recurrent weights shaped (3, H, H), within the generator's limit."""
+    shape = np.shape(w_h)
+    if len(shape) != 3 or not 1 <= shape[1] <= MAX_SIZE:
+        raise EdgeGruError(f"{name}: shape {shape}, expected (3, H, H) with H in 1..{MAX_SIZE}")
+    return int(shape[1])
+
+
+def check_input_size(name: str, w_x: object) -> int:
+    """The input size D of input weights shaped (3, H, D), within the generator's limit."""
+    shape = np.shape(w_x)
+    if len(shape) != 3 or not 1 <= shape[2] <= MAX_SIZE:
+        raise EdgeGruError(f"{name}: shape {shape}, expected (3, H, D) with D in 1..{MAX_SIZE}")
+    return int(shape[2])
+
+
+def check_outputs(name: str, weight: object) -> int:
+    """The output count C of head weights shaped (C, H), within the generator's limit."""
+    shape = np.shape(weight)
+    if len(shape) != 2 or not 1 <= shape[0] <= MAX_OUTPUTS:
+        raise EdgeGruError(f"{name}: shape {shape}, expected (C, H) with C in 1..{MAX_OUTPUTS}")
+    return int(shape[0])
+
+
+def check_class_names(names: object, outputs: int) -> None:
+    """None, or one name per output: each a non-empty string of at most MAX_NAME_BYTES of
+    UTF-8 without NUL (a NUL would cut the C string; a short list would leave NULL pointers
+    in the C's array of names)."""
+    if names is None:
+        return
+    if not isinstance(names, list) or len(names) != outputs:
+        count = f"{len(names)} names" if isinstance(names, list) else type(names).__name__
+        raise EdgeGruError(f"head.class_names: {count}, expected a list of {outputs} names, one per output")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not 0 < _utf8_length(name) <= MAX_NAME_BYTES or "\0" in name:
+            raise EdgeGruError(
+                f"head.class_names[{i}] {shown(name)}: expected a non-empty string of at most "
+                f"{MAX_NAME_BYTES} UTF-8 bytes, without NUL"
+            )
+
+
+def _utf8_length(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; -1 for text no UTF-8 holds (a lone surrogate from JSON)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return -1
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    """Free-form metadata must be a JSON object (its size is bounded by the container)."""
+    return json_object("metadata", metadata)
+
+
+def json_object(name: str, value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object (a dict); a file's list or null there is refused."""
+    if not isinstance(value, dict):
+        raise EdgeGruError(f"{name}: {type(value).__name__}, expected a JSON object")
+    return value
 
 
 @dataclass
@@ -58,20 +185,12 @@ class GRULayer:
         return int(self.w_h.shape[1])
 
     def check(self, where: str, input_size: int) -> None:
-        """Raise if shapes disagree or a value is not finite."""
-        h = self.hidden_size
-        expected = {
-            "w_x": (3, h, input_size),
-            "w_h": (3, h, h),
-            "b_x": (3, h),
-            "b_h": (3, h),
-        }
+        """Raise if shapes or types disagree, a size is beyond the generator's, or a value is
+        not finite."""
+        h = check_hidden(f"{where}.w_h", self.w_h)
+        expected = {"w_x": (3, h, input_size), "w_h": (3, h, h), "b_x": (3, h), "b_h": (3, h)}
         for name, shape in expected.items():
-            arr = getattr(self, name)
-            if arr.shape != shape:
-                raise EdgeGruError(f"{where}.{name}: shape {arr.shape}, expected {shape}")
-            if not np.all(np.isfinite(arr)):
-                raise EdgeGruError(f"{where}.{name}: holds NaN or Inf")
+            check_floats(f"{where}.{name}", getattr(self, name), shape)
 
 
 @dataclass
@@ -87,6 +206,14 @@ class Head:
     def output_size(self) -> int:
         return int(self.weight.shape[0])
 
+    def check(self, hidden_size: int) -> None:
+        """Raise unless this head reads ``hidden_size`` units into at most MAX_OUTPUTS outputs."""
+        check_choice("head.kind", self.kind, HEAD_KINDS)
+        outputs = check_outputs("head.weight", self.weight)
+        check_floats("head.weight", self.weight, (outputs, hidden_size))
+        check_floats("head.bias", self.bias, (outputs,))
+        check_class_names(self.class_names, outputs)
+
 
 @dataclass
 class Normalisation:
@@ -97,6 +224,13 @@ class Normalisation:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
+
+    def check(self, input_size: int) -> None:
+        """Raise unless there is one finite mean and one positive std per input channel."""
+        check_floats("normalisation.mean", self.mean, (input_size,))
+        check_floats("normalisation.std", self.std, (input_size,))
+        if np.any(self.std <= 0):
+            raise EdgeGruError("normalisation.std: every entry must be > 0")
 
 
 @dataclass
@@ -122,44 +256,19 @@ class Model:
         return self.head.output_size if self.head else None
 
     def validate(self) -> None:
-        """Check every shape and value; raise :class:`EdgeGruError` naming the field."""
-        if self.variant not in VARIANTS:
-            raise EdgeGruError(f"variant {self.variant!r}: expected one of {', '.join(VARIANTS)}")
-        if not self.layers:
-            raise EdgeGruError("model has no GRU layers")
-        if self.input_size < 1:
-            raise EdgeGruError(f"input_size {self.input_size}: expected >= 1")
-        size = self.input_size
+        """Check every field against what the later stages take; raise :class:`EdgeGruError`
+        naming the field. The one check of a float model: on construction, load and save."""
+        check_choice("variant", self.variant, VARIANTS)
+        check_integer("number of layers", len(self.layers), 1, MAX_LAYERS)
+        size = check_integer("input_size", self.input_size, 1, MAX_SIZE)
         for i, layer in enumerate(self.layers):
             layer.check(f"layers[{i}]", size)
             size = layer.hidden_size
         if self.head is not None:
-            head = self.head
-            if head.kind not in ("classification", "regression"):
-                raise EdgeGruError(f"head.kind {head.kind!r}: expected classification or regression")
-            if head.weight.ndim != 2 or head.weight.shape[1] != size:
-                raise EdgeGruError(f"head.weight: shape {head.weight.shape}, expected (C, {size})")
-            if head.bias.shape != (head.weight.shape[0],):
-                raise EdgeGruError(f"head.bias: shape {head.bias.shape}, expected ({head.weight.shape[0]},)")
-            for name in ("weight", "bias"):
-                if not np.all(np.isfinite(getattr(head, name))):
-                    raise EdgeGruError(f"head.{name}: holds NaN or Inf")
-            if head.class_names is not None and len(head.class_names) != head.output_size:
-                raise EdgeGruError(
-                    f"head.class_names: {len(head.class_names)} names for {head.output_size} outputs"
-                )
+            self.head.check(size)
         if self.normalisation is not None:
-            norm = self.normalisation
-            for name in ("mean", "std"):
-                arr = getattr(norm, name)
-                if arr.shape != (self.input_size,):
-                    raise EdgeGruError(
-                        f"normalisation.{name}: shape {arr.shape}, expected ({self.input_size},)"
-                    )
-                if not np.all(np.isfinite(arr)):
-                    raise EdgeGruError(f"normalisation.{name}: holds NaN or Inf")
-            if np.any(norm.std <= 0):
-                raise EdgeGruError("normalisation.std: every entry must be > 0")
+            self.normalisation.check(self.input_size)
+        check_metadata(self.metadata)
 
     def describe(self) -> str:
         """One line such as ``6 -> GRU(32) -> classification(4), reset_after``."""
@@ -169,13 +278,15 @@ class Model:
         return " -> ".join(parts) + f", {self.variant}"
 
     def save(self, path: str | Path) -> None:
-        """Write the model as one versioned file (atomically)."""
+        """Write the model as one versioned file (atomically), after the checks loading makes,
+        so that no file is written that could not be read back."""
+        self.validate()
         arrays: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.layers):
             for name in ("w_x", "w_h", "b_x", "b_h"):
                 arrays[f"layer{i}.{name}"] = np.asarray(getattr(layer, name), dtype=np.float32)
         meta: dict[str, Any] = {
-            "input_size": self.input_size,
+            "input_size": int(self.input_size),  # the check takes NumPy integers; JSON does not
             "variant": self.variant,
             "num_layers": len(self.layers),
             "metadata": {**self.metadata, "edgegru_version": __version__},
@@ -194,35 +305,35 @@ class Model:
         """Read a model written by :meth:`save`; bad files raise :class:`EdgeGruError`."""
         meta, arrays = load_container(path, MODEL_KIND, MODEL_FORMAT_VERSION)
         try:
+            count = check_integer("num_layers", meta["num_layers"], 1, MAX_LAYERS)
             layers = [
                 GRULayer(*(arrays[f"layer{i}.{n}"] for n in ("w_x", "w_h", "b_x", "b_h")))
-                for i in range(int(meta["num_layers"]))
+                for i in range(count)
             ]
             head = None
             if "head" in meta:
+                fields = json_object("head", meta["head"])
                 head = Head(
-                    kind=meta["head"]["kind"],
+                    kind=fields["kind"],
                     weight=arrays["head.weight"],
                     bias=arrays["head.bias"],
-                    class_names=meta["head"].get("class_names"),
+                    class_names=fields.get("class_names"),
                 )
             norm = None
             if "norm.mean" in arrays:
                 norm = Normalisation(arrays["norm.mean"], arrays["norm.std"])
             return cls(
-                input_size=int(meta["input_size"]),
+                input_size=meta["input_size"],
                 variant=meta["variant"],
                 layers=layers,
                 head=head,
                 normalisation=norm,
-                metadata=dict(meta.get("metadata", {})),
+                metadata=dict(check_metadata(meta.get("metadata", {}))),
             )
         except KeyError as exc:
             raise EdgeGruError(f"{path}: model file is missing field {exc}") from None
         except EdgeGruError as exc:
             raise EdgeGruError(f"{path}: {exc}") from None
-        except (TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise EdgeGruError(f"{path}: damaged model file ({type(exc).__name__}: {exc})") from None
 
 
 def random_model(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from edgegru.container import META_KEY
 from edgegru.data import Dataset, load_dataset
@@ -15,6 +17,14 @@ from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+# Fuzz tests (hypothesis): a bounded run in CI, a long one on demand, e.g.
+#   HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests -k fuzz -p no:xdist
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("long", max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
@@ -85,4 +95,5 @@ def rewrite_meta(path: Path, **changes: object) -> None:
     meta = json.loads(arrays[META_KEY].tobytes())
     meta.update(changes)
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    np.savez(path, **arrays)
+    with open(path, "wb") as fh:  # np.savez would add ".npz" to any other name
+        np.savez(fh, **arrays)

@@ -15,6 +15,7 @@ from edgegru.errors import EdgeGruError
 from edgegru.model import GRULayer, Model, random_model
 from edgegru.quant.qmodel import QuantizedModel
 from tests.conftest import assert_same_model, make_qmodel, rewrite_meta
+from tests.test_model_contract import save_unchecked
 
 
 def test_save_load_round_trip(tmp_path):
@@ -71,13 +72,17 @@ def test_quantized_model_of_the_old_arithmetic_is_refused(tmp_path):
 
 @pytest.mark.parametrize("bad", [-5, 2**31, 0.5])
 def test_quantized_model_with_bad_multipliers_is_refused(tmp_path, bad):
-    """A multiplier outside 0 <= M < 2^31 (or not an integer) would break the C's high product."""
+    """A multiplier outside 0 <= M < 2^31 (or not an integer) would break the C's high product:
+    such a model is neither saved nor, in a file written anyway, loaded."""
     qm = make_qmodel(2, [3], "reset_after")
     mult = qm.layers[0].mult_h.astype(type(bad))
     mult[1, 2] = bad
     qm.layers[0].mult_h = mult
-    qm.save(tmp_path / "q.egru")
-    with pytest.raises(EdgeGruError, match=r"layer 0 mult_h: expected integers in \[0, 2147483647\]"):
+    message = r"layer 0 mult_h: expected integers in \[0, 2147483647\]"
+    with pytest.raises(EdgeGruError, match=message):
+        qm.save(tmp_path / "q.egru")
+    save_unchecked(qm, tmp_path / "q.egru")
+    with pytest.raises(EdgeGruError, match=message):
         QuantizedModel.load(tmp_path / "q.egru")
 
 
@@ -88,13 +93,13 @@ def test_quantized_model_with_bad_multipliers_is_refused(tmp_path, bad):
         ("wx", np.full((3, 3, 2), 0.5), r"layer 0 wx: expected integers in \[-127, 127\]"),
         ("bias", np.full((3, 3), 2**40), r"layer 0 bias: expected integers"),
         ("variant", "xx", r"variant 'xx': expected one of reset_after, reset_before"),
-        ("scale", 0.0, r"input scale 0.0 / zero point"),
-        ("zero_point", 1000, r"zero point 1000: expected > 0 / in \[-128, 127\]"),
+        ("scale", 0.0, r"input.scale 0.0: expected a number > 0"),
+        ("zero_point", 1000, r"input.zero_point 1000: expected an integer in \[-128, 127\]"),
     ],
 )
 def test_damaged_quantized_model_is_refused_by_name(tmp_path, field, value, message):
     """Loading checks every array's shape and range and the scalars, so no damaged file
-    reaches the generator (which would write C from it)."""
+    reaches the generator (which would write C from it); saving checks the same."""
     qm = make_qmodel(2, [3], "reset_after", "classification")
     if field == "variant":
         qm.variant = value
@@ -102,7 +107,9 @@ def test_damaged_quantized_model_is_refused_by_name(tmp_path, field, value, mess
         setattr(qm.input, field, value)
     else:
         setattr(qm.layers[0], field, value)
-    qm.save(tmp_path / "q.egru")
+    with pytest.raises(EdgeGruError, match=message):
+        qm.save(tmp_path / "q.egru")
+    save_unchecked(qm, tmp_path / "q.egru")
     with pytest.raises(EdgeGruError, match=message):
         QuantizedModel.load(tmp_path / "q.egru")
 

@@ -1,23 +1,22 @@
 """Write generated C to a directory, all or nothing.
 
 Files are rendered into a temporary directory beside the destination, which is
-renamed into place only when everything is written, so an interrupted or failed
-export never leaves half a model behind. An existing destination is replaced
-only if it holds nothing but a previous export's files.
+swapped into place only when everything is written (:func:`edgegru.atomic.atomic_directory`),
+so an interrupted or failed export never leaves half a model behind and never loses the
+previous export. An existing destination is replaced only if it holds nothing but a
+previous export's files.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import check_output_path, output_mode
+from ..atomic import atomic_directory, check_output_path
 from ..errors import EdgeGruError
 from ..quant.qmodel import QuantizedModel
 from .render import render
@@ -79,30 +78,21 @@ def export_c(
     report_name = REPORT_NAME.format(prefix=prefix)
     names = {*rendered.files, report_name}
     _check_destination(out_dir, names)
-    parent = out_dir.resolve().parent
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
-    except OSError as exc:
-        raise EdgeGruError(f"{out_dir}: cannot write in {parent} ({exc.strerror})") from None
-    try:
-        os.chmod(tmp, output_mode(directory=True))
+    full_report = {
+        "model": qm.describe(),
+        "layout": layout,
+        "weight_bytes": rendered.weight_bytes,
+        "const_bytes": rendered.const_bytes,
+        **(report or {}),
+    }
+
+    def fill(tmp: Path) -> None:
         rendered.write(tmp)
-        full_report = {
-            "model": qm.describe(),
-            "layout": layout,
-            "weight_bytes": rendered.weight_bytes,
-            "const_bytes": rendered.const_bytes,
-            **(report or {}),
-        }
         if measure is not None:
             full_report.update(measure(tmp))
         (tmp / report_name).write_text(json.dumps(full_report, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    atomic_directory(out_dir, fill)
     return CExport(
         out_dir,
         sorted(names),

@@ -28,25 +28,25 @@ from __future__ import annotations
 import importlib.resources
 import re
 import textwrap
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, get_args
 
 import jinja2
 import numpy as np
 
 from .. import __version__
-from ..errors import EdgeGruError
-from ..model import MAX_SIZE
+from ..errors import EdgeGruError, quote
+from ..model import MAX_OUTPUTS, MAX_SIZE, HeadKind
 from ..quant.activations import SIGMOID_TABLE
-from ..quant.qmodel import QuantizedLayer, QuantizedModel
+from ..quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
 
 LAYOUTS = ("rows", "interleaved")
-MAX_OUTPUTS = 1024
 ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
 BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations
 BYTE_KERNELS = frozenset({"dot_rows_int8", "dot_rows_q15"})
-C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # with fullmatch: $ would let a final newline in
 C_KEYWORDS = frozenset((
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
     "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
@@ -85,7 +85,7 @@ MAX_PREFIX = 64  # a file name with room for suffixes, and within any linker's s
 
 
 def check_prefix(prefix: str) -> None:
-    if not C_IDENTIFIER.match(prefix) or prefix in C_KEYWORDS or len(prefix) > MAX_PREFIX:
+    if not C_IDENTIFIER.fullmatch(prefix) or prefix in C_KEYWORDS or len(prefix) > MAX_PREFIX:
         raise EdgeGruError(
             f"prefix {prefix!r}: expected a C identifier of at most {MAX_PREFIX} characters "
             "(letters, digits, _; not starting with a digit; not a C keyword)"
@@ -224,9 +224,77 @@ def format_rows(values: np.ndarray, per_line: int) -> str:
     )
 
 
+# Text from model and data files (class names, metadata) is chosen by whoever wrote the
+# file. It reaches the C only as the two contexts below, each with its one escaping
+# function; identifiers never come from files (the prefix is checked by check_prefix).
+
+
+def _string_byte(byte: int) -> str:
+    """One byte of a C string literal: printable ASCII as itself, \\ " ? escaped, else octal."""
+    char = chr(byte)
+    if char in '\\"?':
+        return "\\" + char  # \? so that no trigraph (??/ is a backslash under -std=c99) forms
+    return char if 32 <= byte < 127 else f"\\{byte:03o}"
+
+
+STRING_BYTES = tuple(_string_byte(b) for b in range(256))
+
+
 def c_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + "".join(ch if 32 <= ord(ch) < 127 else f"\\{ord(ch):03o}" for ch in escaped) + '"'
+    """A C string literal holding the UTF-8 bytes of ``text``; any str has one.
+
+    Every byte outside printable ASCII is a 3-digit octal escape, which ends after its
+    third digit, so a digit that follows stays a digit (a hex escape would swallow it).
+    A lone surrogate, which has no UTF-8, becomes ``?``.
+    """
+    return '"' + "".join(STRING_BYTES[b] for b in text.encode("utf-8", "replace")) + '"'
+
+
+MAX_COMMENT = 200  # characters of file text in a comment: enough to recognise it
+COMMENT_PAIRS = re.compile(r"(?<=\*)(?=/)|(?<=/)(?=\*)|(?<=\?)(?=\?)")  # between */, /* and ??
+COMMENT_ENDS = re.compile(r"^(?=[*/?])|(?<=[*/?])\Z")  # before or after a * / ? at either end
+
+
+def c_comment(text: str) -> str:
+    """``text`` made safe on one line of a ``/* ... */`` comment, whatever surrounds it.
+
+    Printable ASCII stays, except the backslash; every other character (line breaks,
+    controls, non-ASCII) and the backslash, which at a line's end would join the next
+    line, become the text ``<U+XXXX>``. A space goes between ``*`` and ``/`` and between
+    two ``?``, so no ``*/``, ``/*`` or trigraph forms, and beside a ``*``, ``/`` or ``?``
+    at either end, so that none forms with the text around it. Beyond MAX_COMMENT
+    characters the text is cut and ends in ``...``.
+    """
+    kept = "".join(c if " " <= c <= "~" and c != "\\" else f"<U+{ord(c):04X}>" for c in text[:MAX_COMMENT])
+    kept = COMMENT_ENDS.sub(" ", COMMENT_PAIRS.sub(" ", kept))
+    if len(text) > MAX_COMMENT or len(kept) > MAX_COMMENT:
+        kept = kept[: MAX_COMMENT - 3] + "..."
+    return kept
+
+
+class FileText:
+    """A string from a model or data file on its way into a template.
+
+    Only the ``c_string`` and ``c_comment`` filters turn it into text: ``str()``,
+    formatting and comparison raise, so a template that prints it unescaped (or tests it
+    against a value) fails to render instead of emitting the file's text as C.
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def _refuse(self, *_: object) -> NoReturn:
+        raise TypeError("text from a file reaches the C only through the c_string or c_comment filter")
+
+    __str__ = __format__ = __eq__ = _refuse  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]
+
+    @staticmethod
+    def filter(escape: Callable[[str], str]) -> Callable[[FileText | str], str]:
+        """``escape`` as a Jinja filter: of a FileText's text, or of a string built in Python."""
+        return lambda value: escape(value._text if isinstance(value, FileText) else value)
 
 
 def environment() -> jinja2.Environment:
@@ -238,7 +306,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["c_string"] = c_string
+    env.filters["c_string"] = FileText.filter(c_string)
+    env.filters["c_comment"] = FileText.filter(c_comment)
     return env
 
 
@@ -249,6 +318,7 @@ def output_size(qm: QuantizedModel) -> int:
 
 def render_harness(qm: QuantizedModel, prefix: str) -> str:
     """The verification harness (host and semihosted firmware) for this model."""
+    check_prefix(prefix)
     return (
         environment()
         .get_template("harness.c.j2")
@@ -267,6 +337,7 @@ def render_harness(qm: QuantizedModel, prefix: str) -> str:
 
 def render_bench(prefix: str, template: str, **extra: Any) -> str:
     """A benchmark harness (``bench_host.c.j2``, ``bench_cortex_m.c.j2``) for the model ``prefix``."""
+    check_prefix(prefix)
     return (
         environment().get_template(template).render(p=prefix, P=prefix.upper(), version=__version__, **extra)
     )
@@ -394,15 +465,58 @@ def _row_kernels(layers: list[dict]) -> dict[str, Any]:
     }
 
 
+MAX_C_STRING = 4095  # bytes of a string literal that every C99 compiler accepts (gcc -pedantic: no more)
+
+
+def _enumerated(field: str, value: object, choices: Collection[str]) -> str:
+    """The generator's own spelling of an enumerated field's value (never the file's string)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise EdgeGruError(f"{field} {quote(value)}: expected one of {', '.join(choices)}")
+
+
+def _source(qm: QuantizedModel) -> FileText:
+    """The float model's ``source`` metadata as its file has it, or "unknown"."""
+    origin = qm.metadata.get("source_model") if isinstance(qm.metadata, dict) else None
+    source = origin.get("source") if isinstance(origin, dict) else None
+    return FileText("unknown" if source is None else str(source))
+
+
+def _class_names(head: QuantizedHead) -> list[FileText] | list[str]:
+    """The names for ``<prefix>_class_names``: the file's, or the class indices if it has none.
+
+    The C array must hold one string literal per class (an empty initialiser is not C99).
+    """
+    names = head.class_names
+    if names is None:
+        return [str(c) for c in range(head.output_size)]
+    if (
+        not isinstance(names, list)
+        or len(names) != head.output_size
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise EdgeGruError(f"head class_names: expected a list of {head.output_size} strings")
+    for c, name in enumerate(names):
+        size = len(name.encode("utf-8", "replace"))
+        if size > MAX_C_STRING:
+            raise EdgeGruError(
+                f"class name {c}: {size} bytes of UTF-8, a C string literal holds {MAX_C_STRING}"
+            )
+    return [FileText(name) for name in names]
+
+
 def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
     """Render ``<prefix>.h``, ``<prefix>.c`` and ``<prefix>_weights.h``."""
     check_prefix(prefix)
     check_limits(qm)
     if layout not in LAYOUTS:
         raise EdgeGruError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    variant = _enumerated("variant", qm.variant, VARIANT_DOC)
+    head = qm.head
+    head_kind = _enumerated("head kind", head.kind, get_args(HeadKind)) if head else None
     env = environment()
     layers = [_layer_context(qm, i, layer, layout) for i, layer in enumerate(qm.layers)]
-    head = qm.head
     weight_bytes = qm.weight_bytes()
     # Everything constant besides the int8 weights: the layers' arrays as emitted, the
     # activation table (int16, or int32 pairs in the rows layout), the input constants
@@ -420,10 +534,10 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "p": prefix,
         "P": prefix.upper(),
         "version": __version__,
-        "description": qm.describe(),
-        "source": str(qm.metadata.get("source_model", {}).get("source", "unknown")),
-        "variant": qm.variant,
-        "variant_doc": VARIANT_DOC[qm.variant],
+        "description": FileText(qm.describe()),
+        "source": _source(qm),
+        "variant": variant,
+        "variant_doc": VARIANT_DOC[variant],
         "input_size": qm.input_size,
         "hidden_sizes": qm.hidden_sizes,
         "layers": layers,
@@ -434,11 +548,11 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
         "state_format": "Q0.15" if qm.state_bits == 16 else "Q0.7",
         "state_one": 32768 if qm.state_bits == 16 else 128,
         "head": head is not None,
-        "head_kind": head.kind if head else None,
+        "head_kind": head_kind,
         "output_size": output_size(qm),
-        "output_doc": f"{head.kind} logits (int32)" if head else "last layer's state, Q0.15",
+        "output_doc": f"{head_kind} logits (int32)" if head else "last layer's state, Q0.15",
         "output_scale_c": f"{float(np.float32(head.logit_scale if head else 2.0**-15))!r}f",
-        "class_names": (head.class_names or []) if head else [],
+        "class_names": _class_names(head) if head and head_kind == "classification" else [],
         "input_zero_point": qm.input.zero_point,
         "input_scale_text": f"{qm.input.scale:.9g}",
         "logit_scale_text": f"{head.logit_scale:.9g}" if head else "",

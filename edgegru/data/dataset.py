@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeGruError
+from ..errors import EdgeGruError, quote
+from .limits import MAX_OUTPUTS, check_cap
 
 TASKS = ("classification", "regression")
 NO_IMPUTE = "edgegru does not impute missing values: fill them or drop the case"
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # data become float32: larger values would be Inf
 
 
 @dataclass
@@ -153,8 +155,9 @@ def valid_mask(lengths: np.ndarray, t_max: int) -> np.ndarray:
 def pad_sequences(sequences: Sequence[np.ndarray], where: str) -> tuple[np.ndarray, np.ndarray]:
     """Stack (T_i, D) sequences into a zero-padded (N, T_max, D) array and lengths.
 
-    Callers have checked values and channel counts (where they can name the line);
-    ``where`` names the file if there are no sequences at all.
+    Callers have checked values, channel counts and the padded size
+    (:func:`~edgegru.data.limits.check_padded`) where they can name the line; ``where``
+    names the file if there are no sequences at all.
     """
     if not sequences:
         raise EdgeGruError(f"{where}: holds no cases")
@@ -167,28 +170,43 @@ def pad_sequences(sequences: Sequence[np.ndarray], where: str) -> tuple[np.ndarr
 
 
 def parse_float(text: str, where: str) -> float:
-    """One finite number from text, or an error naming the value and where it was."""
+    """One number from text that float32 holds, or an error naming the value and where it was."""
     text = text.strip()
     try:
         value = float(text)
     except ValueError:
         if text in ("", "?"):
-            raise EdgeGruError(f"{where}: missing value {text!r} ({NO_IMPUTE})") from None
-        raise EdgeGruError(f"{where}: {text!r} is not a number") from None
+            raise EdgeGruError(f"{where}: missing value {quote(text)} ({NO_IMPUTE})") from None
+        raise EdgeGruError(f"{where}: {quote(text)} is not a number") from None
     if not np.isfinite(value):
-        raise EdgeGruError(f"{where}: value {text!r} is not finite ({NO_IMPUTE})")
+        raise EdgeGruError(f"{where}: value {quote(text)} is not finite ({NO_IMPUTE})")
+    if abs(value) > FLOAT32_MAX:
+        raise EdgeGruError(f"{where}: value {quote(text)} is beyond the float32 range (±{FLOAT32_MAX:.3g})")
     return value
 
 
-def parse_floats(tokens: Sequence[str], where: str) -> np.ndarray:
-    """Finite float64 values from text tokens; on a bad one, name it (and its position)."""
+def parse_floats(tokens: Sequence[str], where: str, first: int = 1) -> np.ndarray:
+    """Float64 values from text tokens, each finite and within float32 range; on a bad one,
+    name it and its position (``first`` is the position of ``tokens[0]``)."""
     try:
         values = np.array(tokens, dtype=np.float64)
-        if np.all(np.isfinite(values)):
+        if not np.any(out_of_range(values)):
             return values
     except ValueError:
         pass
-    return np.array([parse_float(t, f"{where} value {i + 1}") for i, t in enumerate(tokens)])
+    return np.array([parse_float(t, f"{where} value {first + i}") for i, t in enumerate(tokens)])
+
+
+def out_of_range(values: np.ndarray) -> np.ndarray:
+    """True where a value is NaN, infinite or beyond float32 (training and the C use float32)."""
+    if values.dtype.kind != "f":
+        return np.zeros(values.shape, dtype=bool)
+    if values.dtype.itemsize <= 4:  # float16 and float32: every finite value fits
+        return ~np.isfinite(values)
+    bad = np.isnan(values)
+    bad |= values > FLOAT32_MAX
+    bad |= values < -FLOAT32_MAX
+    return bad
 
 
 def resolve_task(found: str, requested: str | None, where: str) -> str:
@@ -218,20 +236,35 @@ def encode_classes(
         declared = set(file_classes)
         for label, place in zip(labels, places, strict=True):
             if label not in declared:
-                raise EdgeGruError(f"{place}: label {label!r} is not one of {list(file_classes)}")
+                raise EdgeGruError(f"{place}: label {quote(label)} is not one of {shown(file_classes)}")
     if class_names is not None:
         names = list(class_names)
     elif file_classes is not None:
         names = list(file_classes)
     else:
-        names = sorted(set(labels), key=_label_sort_key)
+        names = _distinct(labels, places)
     index = {name: i for i, name in enumerate(names)}
     y = np.empty(len(labels), dtype=np.int64)
     for i, (label, place) in enumerate(zip(labels, places, strict=True)):
         if label not in index:
-            raise EdgeGruError(f"{place}: label {label!r} is not one of the classes {names}")
+            raise EdgeGruError(f"{place}: label {quote(label)} is not one of the classes {shown(names)}")
         y[i] = index[label]
     return y, names
+
+
+def shown(names: Sequence[str], limit: int = 10) -> str:
+    """Names from a file as a one-line list for a message, each quoted, the first ``limit``."""
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return "[" + ", ".join(quote(name) for name in names[:limit]) + more + "]"
+
+
+def _distinct(labels: Sequence[str], places: Sequence[str]) -> list[str]:
+    """The labels' classes, sorted; refused at the label that makes them too many."""
+    seen: set[str] = set()
+    for label, place in zip(labels, places, strict=True):
+        seen.add(label)
+        check_cap(len(seen), MAX_OUTPUTS, place, "the number of distinct labels", "classes")
+    return sorted(seen, key=_label_sort_key)
 
 
 def _label_sort_key(label: str) -> tuple[int, float, str]:

@@ -16,11 +16,29 @@ import numpy as np
 
 from ..container import load_container, save_container
 from ..errors import EdgeGruError
-from ..model import VARIANTS, HeadKind, Variant
+from ..model import (
+    HEAD_KINDS,
+    MAX_LAYERS,
+    VARIANTS,
+    HeadKind,
+    Variant,
+    check_choice,
+    check_class_names,
+    check_floats,
+    check_hidden,
+    check_input_size,
+    check_integer,
+    check_metadata,
+    check_outputs,
+    check_scale,
+    json_object,
+)
+from .fixedpoint import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN
 
 QMODEL_KIND = "quantized-model"
 QMODEL_FORMAT_VERSION = 2  # 2: int32 pre-activations with SMMULR-style multipliers
 STATE_BITS = (16, 8)
+ACT_PEAK = 32768  # |activation| bound: Q0.15 states, and layer 0's int8 inputs times 256
 
 
 @dataclass
@@ -118,6 +136,9 @@ class QuantizedModel:
         return " -> ".join(parts) + f", {self.variant}, int{self.state_bits} state"
 
     def save(self, path: str | Path) -> None:
+        """Write the model as one versioned file (atomically), after the checks loading makes,
+        so that no file is written that could not be read back."""
+        check_quantized(self)
         arrays: dict[str, np.ndarray] = {
             "input.scale_mul": self.input.scale_mul,
             "input.offset": self.input.offset,
@@ -129,7 +150,7 @@ class QuantizedModel:
             "variant": self.variant,
             "state_bits": self.state_bits,
             "num_layers": len(self.layers),
-            "input": {"scale": self.input.scale, "zero_point": self.input.zero_point},
+            "input": {"scale": float(self.input.scale), "zero_point": int(self.input.zero_point)},
             "metadata": self.metadata,
         }
         if self.head is not None:
@@ -137,13 +158,15 @@ class QuantizedModel:
             arrays["head.bias"] = self.head.bias
             meta["head"] = {
                 "kind": self.head.kind,
-                "weight_scale": self.head.weight_scale,
+                "weight_scale": float(self.head.weight_scale),
                 "class_names": self.head.class_names,
             }
         save_container(path, QMODEL_KIND, QMODEL_FORMAT_VERSION, meta, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> QuantizedModel:
+        """Read a model written by :meth:`save`, checked by :func:`check_quantized`; bad files
+        raise :class:`EdgeGruError` naming the field."""
         meta, arrays = load_container(
             path,
             QMODEL_KIND,
@@ -152,83 +175,150 @@ class QuantizedModel:
             redo="run edgegru quantize on the float model again",
         )
         try:
+            count = check_integer("num_layers", meta["num_layers"], 1, MAX_LAYERS)
             layers = [
-                QuantizedLayer(
-                    **{n: arrays[f"layer{i}.{n}"] for n in QuantizedLayer.ARRAYS},
-                )
-                for i in range(int(meta["num_layers"]))
+                QuantizedLayer(**{n: arrays[f"layer{i}.{n}"] for n in QuantizedLayer.ARRAYS})
+                for i in range(count)
             ]
             head = None
             if "head" in meta:
+                fields = json_object("head", meta["head"])
                 head = QuantizedHead(
-                    kind=meta["head"]["kind"],
+                    kind=fields["kind"],
                     weight=arrays["head.weight"],
                     bias=arrays["head.bias"],
-                    weight_scale=float(meta["head"]["weight_scale"]),
-                    class_names=meta["head"].get("class_names"),
+                    weight_scale=fields["weight_scale"],
+                    class_names=fields.get("class_names"),
                 )
+            fields = json_object("input", meta["input"])
             inp = InputQuantisation(
-                scale=float(meta["input"]["scale"]),
-                zero_point=int(meta["input"]["zero_point"]),
+                scale=fields["scale"],
+                zero_point=fields["zero_point"],
                 scale_mul=arrays["input.scale_mul"],
                 offset=arrays["input.offset"],
             )
-            if meta["state_bits"] not in STATE_BITS:
-                raise EdgeGruError(f"state_bits {meta['state_bits']}: expected 16 or 8")
-            qm = cls(meta["variant"], int(meta["state_bits"]), inp, layers, head, meta["metadata"])
+            qm = cls(meta["variant"], meta["state_bits"], inp, layers, head, meta["metadata"])
             check_quantized(qm)
             return qm
         except KeyError as exc:
             raise EdgeGruError(f"{path}: quantised model file is missing field {exc}") from None
         except EdgeGruError as exc:
             raise EdgeGruError(f"{path}: {exc}") from None
-        except (TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise EdgeGruError(
-                f"{path}: damaged quantised model file ({type(exc).__name__}: {exc})"
-            ) from None
+
+
+INT32 = (INT32_MIN, INT32_MAX)
 
 
 def _check_integers(name: str, values: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:
+    """Refuse ``values`` unless they are integers of ``shape`` in [lo, hi]."""
+    if not isinstance(values, np.ndarray):
+        raise EdgeGruError(f"{name}: {type(values).__name__}, expected an array")
     if values.shape != shape:
         raise EdgeGruError(f"{name}: shape {values.shape}, expected {shape}")
     if values.dtype.kind not in "iu" or (values.size and (values.min() < lo or values.max() > hi)):
         raise EdgeGruError(f"{name}: expected integers in [{lo}, {hi}]")
 
 
+def check_layer_bounds(
+    index: int,
+    wx: np.ndarray,
+    wh: np.ndarray,
+    mult_x: np.ndarray,
+    mult_h: np.ndarray,
+    bias: np.ndarray,
+    bias_hn: np.ndarray | None,
+) -> None:
+    """Refuse a layer whose worst case could overflow an int32 accumulator or sum.
+
+    Bounds are taken from the actual integer weights: |acc| <= sum|w| * ACT_PEAK, and
+    each requantised part is at most (|acc| * M + 2^31) / 2^32 in magnitude.
+    ``bias_hn`` is reset_after's bias of n's recurrent part: that part, scaled by
+    r <= 1, adds at most |B_hn| + its product to pre_n. The quantiser proves this for
+    the layers it makes, and loading proves it again for a file's, whose C would
+    otherwise have undefined behaviour (signed overflow). With int32 values and sizes at
+    most MAX_SIZE, every product here is exact in int64.
+    """
+    acc_x = np.abs(wx.astype(np.int64)).sum(axis=2) * ACT_PEAK
+    acc_h = np.abs(wh.astype(np.int64)).sum(axis=2) * ACT_PEAK
+    mult_x, mult_h = mult_x.astype(np.int64), mult_h.astype(np.int64)
+    bias = bias.astype(np.int64)
+    bias_hn = None if bias_hn is None else bias_hn.astype(np.int64)
+    for gate in range(3):
+        where = f"layer {index} gate {'rzn'[gate]}"
+        if acc_x[gate].max() > INT32_MAX or acc_h[gate].max() > INT32_MAX:
+            raise EdgeGruError(f"{where}: a dot product could overflow its int32 accumulator")
+        part_x = (acc_x[gate] * mult_x[gate] >> 32) + 1
+        part_h = (acc_h[gate] * mult_h[gate] >> 32) + 1
+        worst = np.abs(bias[gate]) + part_x + part_h
+        if bias_hn is not None and gate == 2:
+            worst = worst + np.abs(bias_hn)
+        if worst.max() > INT32_MAX:
+            raise EdgeGruError(f"{where} unit {int(worst.argmax())}: pre-activation could overflow int32")
+
+
+def check_head_bounds(weight: np.ndarray, bias: np.ndarray) -> None:
+    """Refuse a head whose int32 logit (bias plus a dot product with Q0.15 states) could
+    overflow."""
+    worst = np.abs(bias.astype(np.int64)) + np.abs(weight.astype(np.int64)).sum(axis=1) * ACT_PEAK
+    if worst.max() > INT32_MAX:
+        raise EdgeGruError("head: a logit could overflow int32 (bias too large for the weights' scale)")
+
+
 def check_quantized(qm: QuantizedModel) -> None:
-    """Refuse a quantised model the targets could not run exactly: wrong shapes, values out
-    of their formats' ranges (docs/quantization.md), or a variant no target knows. Files are
-    checked on load, so a damaged one never reaches the generator."""
-    if qm.variant not in VARIANTS:
-        raise EdgeGruError(f"variant {qm.variant!r}: expected one of {', '.join(VARIANTS)}")
-    if not qm.layers:
-        raise EdgeGruError("no layers")
-    inp = qm.input
-    size = qm.layers[0].input_size
-    if not (np.isfinite(inp.scale) and inp.scale > 0) or not -128 <= inp.zero_point <= 127:
-        raise EdgeGruError(
-            f"input scale {inp.scale} / zero point {inp.zero_point}: expected > 0 / in [-128, 127]"
-        )
+    """Refuse a quantised model the targets could not run exactly: wrong types or shapes,
+    sizes beyond the generator's, values out of their formats' ranges, int32 arithmetic
+    that could overflow (docs/quantization.md), scales the C cannot write as float32, or an
+    enumerated field no target knows. The one check of a quantised model: the quantiser's
+    result, every file on load and every model before save go through it, so a file the
+    generator would refuse (or turn into C with undefined behaviour) is never written or read.
+    """
+    check_choice("variant", qm.variant, VARIANTS)
+    check_choice("state_bits", qm.state_bits, STATE_BITS)
+    check_integer("number of layers", len(qm.layers), 1, MAX_LAYERS)
+    check_metadata(qm.metadata)
+    size = _check_input(qm.input, check_input_size("layer 0 wx", qm.layers[0].wx))
+    for i, layer in enumerate(qm.layers):
+        size = _check_layer(i, layer, size, split_n=qm.variant == "reset_after")
+    if qm.head is not None:
+        _check_head(qm.head, size)
+
+
+def _check_input(inp: InputQuantisation, size: int) -> int:
+    """Check the int8 input quantisation of ``size`` channels; return ``size``."""
+    check_scale("input.scale", inp.scale)
+    check_integer("input.zero_point", inp.zero_point, INT8_MIN, INT8_MAX)
     for name in ("scale_mul", "offset"):
         values = getattr(inp, name)
-        if values.shape != (size,) or not np.isfinite(values).all():
-            raise EdgeGruError(f"input {name}: expected {size} finite values")
-    int32 = (-(2**31), 2**31 - 1)
-    for i, layer in enumerate(qm.layers):
-        h = layer.hidden_size
-        where = f"layer {i}"
-        _check_integers(f"{where} wx", layer.wx, (3, h, size), -127, 127)
-        _check_integers(f"{where} wh", layer.wh, (3, h, h), -127, 127)
-        # the generated C (ARMv6-M's high product above all) relies on this range
-        _check_integers(f"{where} mult_x", layer.mult_x, (3, h), 0, 2**31 - 1)
-        _check_integers(f"{where} mult_h", layer.mult_h, (3, h), 0, 2**31 - 1)
-        _check_integers(f"{where} bias", layer.bias, (3, h), *int32)
-        _check_integers(f"{where} bias_hn", layer.bias_hn, (h,), *int32)
-        size = h
-    if qm.head is not None:
-        head = qm.head
-        outputs = head.weight.shape[0] if head.weight.ndim == 2 else 0
-        _check_integers("head weight", head.weight, (outputs, size), -127, 127)
-        _check_integers("head bias", head.bias, (outputs,), *int32)
-        if not (np.isfinite(head.weight_scale) and head.weight_scale > 0):
-            raise EdgeGruError(f"head weight_scale {head.weight_scale}: expected a finite number > 0")
+        # float32 is the arithmetic of the C float entry point and of the reference
+        if not isinstance(values, np.ndarray) or values.dtype != np.float32:
+            raise EdgeGruError(f"input.{name}: expected float32 values")
+        check_floats(f"input.{name}", values, (size,))
+    return size
+
+
+def _check_layer(index: int, layer: QuantizedLayer, size: int, split_n: bool) -> int:
+    """Check one layer reading ``size`` inputs; return its hidden size."""
+    where = f"layer {index}"
+    h = check_hidden(f"{where} wh", layer.wh)
+    _check_integers(f"{where} wx", layer.wx, (3, h, size), -127, 127)
+    _check_integers(f"{where} wh", layer.wh, (3, h, h), -127, 127)
+    # the generated C (ARMv6-M's high product above all) relies on this range
+    _check_integers(f"{where} mult_x", layer.mult_x, (3, h), 0, INT32_MAX)
+    _check_integers(f"{where} mult_h", layer.mult_h, (3, h), 0, INT32_MAX)
+    _check_integers(f"{where} bias", layer.bias, (3, h), *INT32)
+    _check_integers(f"{where} bias_hn", layer.bias_hn, (h,), *INT32)
+    bias_hn = layer.bias_hn if split_n else None
+    check_layer_bounds(index, layer.wx, layer.wh, layer.mult_x, layer.mult_h, layer.bias, bias_hn)
+    return h
+
+
+def _check_head(head: QuantizedHead, size: int) -> None:
+    """Check a head reading ``size`` units."""
+    check_choice("head.kind", head.kind, HEAD_KINDS)
+    outputs = check_outputs("head weight", head.weight)
+    _check_integers("head weight", head.weight, (outputs, size), -127, 127)
+    _check_integers("head bias", head.bias, (outputs,), *INT32)
+    check_scale("head.weight_scale", head.weight_scale)
+    check_scale("head.weight_scale * 2^-15 (the logit scale)", head.logit_scale)
+    check_class_names(head.class_names, outputs)
+    check_head_bounds(head.weight, head.bias)

@@ -15,18 +15,21 @@ from ..errors import EdgeGruError
 from ..model import GRULayer, Head, Model
 from .activations import PRE_FRAC
 from .calibrate import Ranges
-from .fixedpoint import INT32_MAX, round_half_away
+from .fixedpoint import round_half_away
 from .qmodel import (
     STATE_BITS,
     InputQuantisation,
     QuantizedHead,
     QuantizedLayer,
     QuantizedModel,
+    check_head_bounds,
+    check_layer_bounds,
+    check_quantized,
 )
 
 MAX_MULTIPLIER = 2**31 - 1
 PRE_UNIT = 2.0**PRE_FRAC  # a real 1.0 in pre-activation LSBs
-ACT_PEAK = 32768  # |activation| bound: Q0.15 states, and layer 0's int8 inputs times 256
+WIDE = 2.0**60  # beyond any int32; sums of a few such values (the bounds) stay within int64
 
 
 def row_scales(w: np.ndarray) -> np.ndarray:
@@ -35,12 +38,21 @@ def row_scales(w: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, peak / 127.0, 1.0)
 
 
+def round_wide(x: np.ndarray) -> np.ndarray:
+    """:func:`round_half_away` for values that may be far beyond int32 (weights near float32's
+    limit give multipliers of 1e45): they are clipped to +-2^60 first, so the int64 cast
+    cannot wrap them into small numbers that the range checks would then accept."""
+    return round_half_away(np.clip(x, -WIDE, WIDE))
+
+
 def to_int8(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.clip(round_half_away(w / scale), -127, 127).astype(np.int8)
 
 
 def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if not np.isfinite(hi - lo):
+        raise EdgeGruError(f"calibrated input range [{lo:g}, {hi:g}]: expected a finite range")
     if hi - lo < 1e-6:
         hi = lo + 1e-6
     scale = (hi - lo) / 255.0
@@ -58,7 +70,7 @@ def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
 
 def _multipliers(real: np.ndarray, where: str) -> np.ndarray:
     """round(real * 2^32) as int32 multipliers of :func:`mul_high`; refuse what does not fit."""
-    mult = round_half_away(real * 2.0**32)
+    mult = round_wide(real * 2.0**32)
     if mult.max() > MAX_MULTIPLIER:
         peak = float(real.max() * 2.0**32 / MAX_MULTIPLIER)
         raise EdgeGruError(
@@ -90,56 +102,28 @@ def quantize_layer(
     b_x, b_h = layer.b_x.astype(np.float64), layer.b_h.astype(np.float64)
     # the zero point's share of each input product: zp * 256 * row sum, in pre-activation units
     zp_share = input_zero_point * 256.0 * wx.astype(np.float64).sum(axis=2) * mult_x / 2.0**32
-    bias = round_half_away((b_x + rec_bias_in_b * b_h) * PRE_UNIT - zp_share)
-    bias_hn = round_half_away(b_h[2] * PRE_UNIT * 2) if split_n else np.zeros(layer.hidden_size, np.int64)
-    _check_bounds(index, wx, wh, mult_x, mult_h, bias, bias_hn if split_n else None)
+    bias = round_wide((b_x + rec_bias_in_b * b_h) * PRE_UNIT - zp_share)
+    bias_hn = round_wide(b_h[2] * PRE_UNIT * 2) if split_n else np.zeros(layer.hidden_size, np.int64)
+    check_layer_bounds(index, wx, wh, mult_x, mult_h, bias, bias_hn if split_n else None)
     return QuantizedLayer(wx, wh, mult_x, mult_h, bias, bias_hn)
-
-
-def _check_bounds(
-    index: int,
-    wx: np.ndarray,
-    wh: np.ndarray,
-    mult_x: np.ndarray,
-    mult_h: np.ndarray,
-    bias: np.ndarray,
-    bias_hn: np.ndarray | None,
-) -> None:
-    """Refuse a layer whose worst case could overflow an int32 accumulator or sum.
-
-    Bounds are taken from the actual integer weights: |acc| <= sum|w| * 32768, and
-    each requantised part is at most (|acc| * M + 2^31) / 2^32 in magnitude.
-    ``bias_hn`` is reset_after's bias of n's recurrent part: that part, scaled by
-    r <= 1, adds at most |B_hn| + its product to pre_n.
-    """
-    acc_x = np.abs(wx.astype(np.int64)).sum(axis=2) * ACT_PEAK
-    acc_h = np.abs(wh.astype(np.int64)).sum(axis=2) * ACT_PEAK
-    for gate in range(3):
-        where = f"layer {index} gate {'rzn'[gate]}"
-        if acc_x[gate].max() > INT32_MAX or acc_h[gate].max() > INT32_MAX:
-            raise EdgeGruError(f"{where}: a dot product could overflow its int32 accumulator")
-        part_x = (acc_x[gate] * mult_x[gate] >> 32) + 1
-        part_h = (acc_h[gate] * mult_h[gate] >> 32) + 1
-        worst = np.abs(bias[gate]) + part_x + part_h
-        if bias_hn is not None and gate == 2:
-            worst = worst + np.abs(bias_hn)
-        if worst.max() > INT32_MAX:
-            raise EdgeGruError(f"{where} unit {int(worst.argmax())}: pre-activation could overflow int32")
 
 
 def quantize_head(head: Head) -> QuantizedHead:
     peak = float(np.abs(head.weight).max())
     scale = peak / 127.0 if peak > 0 else 1.0
     weight = to_int8(head.weight, scale)
-    bias = round_half_away(head.bias.astype(np.float64) / (scale * 2.0**-15))
-    worst = np.abs(bias) + np.abs(weight.astype(np.int64)).sum(axis=1) * 32768
-    if worst.max() > INT32_MAX:
-        raise EdgeGruError("head: a logit could overflow int32 (bias too large for the weights' scale)")
+    bias = round_wide(head.bias.astype(np.float64) / (scale * 2.0**-15))
+    check_head_bounds(weight, bias)
     return QuantizedHead(head.kind, weight, bias.astype(np.int32), scale, head.class_names)
 
 
 def quantize(model: Model, ranges: Ranges, state_bits: int = 16) -> QuantizedModel:
-    """Quantise ``model`` with the calibrated input range (from :func:`calibrate`)."""
+    """Quantise ``model`` with the calibrated input range (from :func:`calibrate`).
+
+    The result passes :func:`check_quantized` (the check on load) or is refused here, so
+    that ``edgegru quantize`` never writes a file that ``edgegru export`` would refuse.
+    """
+    model.validate()
     if state_bits not in STATE_BITS:
         raise EdgeGruError(f"state bits {state_bits}: expected 16 (Q0.15) or 8 (Q0.7)")
     inq = quantize_input(model, ranges.input_lo, ranges.input_hi)
@@ -161,4 +145,6 @@ def quantize(model: Model, ranges: Ranges, state_bits: int = 16) -> QuantizedMod
         "input_range": [ranges.input_lo, ranges.input_hi],
         "edgegru_version": __version__,
     }
-    return QuantizedModel(model.variant, state_bits, inq, layers, head, meta)
+    qm = QuantizedModel(model.variant, state_bits, inq, layers, head, meta)
+    check_quantized(qm)
+    return qm
