@@ -6,10 +6,9 @@ target (``codegen`` for C, ``backends.tflite``, ``backends.onnx``) -> ``verify``
 and ``bench``. Each stage reads the previous stage's object.
 """
 
-__version__ = "0.1.0"
-
-from .errors import EdgeGruError
-from .model import GRULayer, Head, Model, Normalisation, random_model
+from edgegru.core.errors import EdgeGruError
+from edgegru.core.version import __version__
+from edgegru.nn.model import GRULayer, Head, Model, Normalisation, random_model
 
 __all__ = [
     "EdgeGruError",

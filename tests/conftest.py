@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from edgegru.container import META_KEY
+from edgegru.core.container import META_KEY
 from edgegru.data import Dataset, load_dataset
-from edgegru.model import Model, random_model
+from edgegru.nn.model import Model, random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 
@@ -57,7 +57,7 @@ UEA_CONFIG = {"hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fr
 
 def train_uea(shared: Path, name: str, variant: str = "reset_after") -> tuple[Dataset, Dataset, Model]:
     """(train set, test set, trained float model) for a UEA/UCR dataset in ../shared."""
-    from edgegru.train import TrainConfig, train
+    from edgegru.nn.train import TrainConfig, train
 
     tr = load_dataset(shared / f"{name}_TRAIN.ts")
     te = load_dataset(shared / f"{name}_TEST.ts", class_names=tr.class_names)

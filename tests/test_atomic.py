@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edgegru import atomic
 from edgegru.codegen.export import export_c
-from edgegru.errors import EdgeGruError
+from edgegru.core import atomic
+from edgegru.core.errors import EdgeGruError
 from tests.conftest import make_qmodel
 
 OLD_SEED, NEW_SEED = 1, 2
@@ -114,7 +114,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from edgegru import atomic
+    from edgegru.core import atomic
     from edgegru.codegen.export import export_c
     from tests.conftest import make_qmodel
 
@@ -182,7 +182,7 @@ def test_a_killed_file_write_is_cleaned_by_the_next(tmp_path: Path) -> None:
     target = tmp_path / "model.egru"
     code = (
         "import os, signal, sys\n"
-        "from edgegru import atomic\n"
+        "from edgegru.core import atomic\n"
         "with atomic.atomic_open(sys.argv[1]) as fh:\n"
         "    fh.write(b'half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgegru import reference as fref
-from edgegru.backends.tflite_export import export_tflite
-from edgegru.cortex_m import verify_cortex_m
+from edgegru.nn import float_reference as fref
 from edgegru.quant import calibrate, quantize
-from edgegru.quant import reference as iref
-from edgegru.runtime import StreamingModel
-from edgegru.verify import verify_host
+from edgegru.quant import integer_reference as iref
+from edgegru.targets.cortex_m.measure import verify_cortex_m
+from edgegru.targets.verify import verify_host
+from edgegru.tflite.exporter import export_tflite
+from edgegru.tflite.stream import StreamingModel
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from edgegru.bench import COLUMNS, Row, add_bench_parser, format_table, parse_shapes, run_bench
-from edgegru.errors import EdgeGruError
+from edgegru.core.errors import EdgeGruError
+from edgegru.targets.host_bench import COLUMNS, Row, add_bench_parser, format_table, parse_shapes, run_bench
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -108,7 +108,7 @@ def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
 
 def test_instruction_count_by_function_adds_up():
     """Every counted instruction of a step belongs to exactly one innermost function."""
-    from edgegru.cortex_m import count_step_instructions
+    from edgegru.targets.cortex_m.measure import count_step_instructions
     from tests.conftest import make_qmodel
 
     count = count_step_instructions(make_qmodel(5, [7], "reset_before", None, 16), "cortex-m4")
@@ -120,7 +120,7 @@ def test_instruction_count_by_function_adds_up():
 
 def test_per_step_copies_are_kept_apart_from_the_gate_work():
     """Eight times the inputs: more per-step input widening, the same gate work per unit."""
-    from edgegru.cortex_m import count_step_instructions
+    from edgegru.targets.cortex_m.measure import count_step_instructions
     from tests.conftest import make_qmodel
 
     narrow, wide = (count_step_instructions(make_qmodel(d, [8], "reset_after"), "cortex-m4") for d in (4, 32))

@@ -8,8 +8,8 @@ from itertools import pairwise
 
 import pytest
 
-from edgegru.cli import main
-from edgegru.model import Model, random_model
+from edgegru.cli.main import main
+from edgegru.nn.model import Model, random_model
 from tests.conftest import make_qmodel, rewrite_meta
 
 COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
@@ -118,7 +118,7 @@ def test_training_progress_in_a_log(tmp_path, capsys):
 def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
     """--patience 0 stops at the first epoch without a better validation loss, not before."""
     from edgegru.data import builtin_dataset
-    from edgegru.train import TrainConfig, train
+    from edgegru.nn.train import TrainConfig, train
 
     ds = builtin_dataset("gestures", 60, seed=0)
     result = train(ds, TrainConfig(hidden=4, epochs=8, patience=0, seed=0), progress=False)
@@ -181,7 +181,7 @@ def test_demo_leaves_no_directory_behind_when_refused(tmp_path, capsys):
 
 
 def test_operating_system_refusals_are_one_line(capsys):
-    from edgegru.errors import run_reporting
+    from edgegru.core.errors import run_reporting
 
     def unreadable(_args):
         raise PermissionError(13, "Permission denied", "data.csv")

@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edgegru.container import META_KEY
-from edgegru.errors import EdgeGruError
-from edgegru.model import Model, Normalisation, random_model
+from edgegru.core.container import META_KEY
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import Model, Normalisation, random_model
 from edgegru.quant.qmodel import QuantizedModel
 from tests.conftest import make_qmodel
 

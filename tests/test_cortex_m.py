@@ -7,10 +7,15 @@ import subprocess
 
 import pytest
 
-from edgegru.cortex_m import check_budget, footprint_limits, measure_footprint, verify_cortex_m
-from edgegru.errors import EdgeGruError
-from edgegru.targets import TARGETS, get_target
-from edgegru.verify import random_stimulus
+from edgegru.core.errors import EdgeGruError
+from edgegru.targets.cortex_m.cores import TARGETS, get_target
+from edgegru.targets.cortex_m.measure import (
+    check_budget,
+    footprint_limits,
+    measure_footprint,
+    verify_cortex_m,
+)
+from edgegru.targets.verify import random_stimulus
 from tests.conftest import make_qmodel
 
 CPUS = sorted(TARGETS)
@@ -171,7 +176,7 @@ def test_rounded_products_match_int64(cpu, opt, tmp_path):
     ARMv6-M and the DSP cores when optimised, C otherwise) against int64, on edge values and
     100,000 random operands, on the core itself."""
     from edgegru.codegen.render import render
-    from edgegru.emulate import build_firmware, run_qemu
+    from edgegru.targets.cortex_m.qemu import build_firmware, run_qemu
 
     qm = make_qmodel(4, [4], "reset_after", None, 16)
     render(qm, "model", "interleaved").write(tmp_path)

@@ -8,16 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.data import (
-    BUILTIN_TASKS,
-    Dataset,
-    builtin_dataset,
-    forecast_windows,
-    load_dataset,
-    load_series,
-)
+from edgegru.core.errors import EdgeGruError
+from edgegru.data import BUILTIN_TASKS, Dataset, builtin_dataset, forecast_windows, load_dataset, load_series
 from edgegru.data.dataset import valid_mask
-from edgegru.errors import EdgeGruError
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -23,15 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset, forecast_windows, load_dataset, load_series
-from edgegru.data.limits import (
-    MAX_CASE_LINE_BYTES,
-    MAX_LABEL_CHARS,
-    MAX_ROW_BYTES,
-    MAX_STEPS,
-    MAX_VALUES,
-)
-from edgegru.errors import EdgeGruError
+from edgegru.data.limits import MAX_CASE_LINE_BYTES, MAX_LABEL_CHARS, MAX_ROW_BYTES, MAX_STEPS, MAX_VALUES
 
 MIB = 2**20
 TS_HEADER = "@problemName t\n@dimensions 2\n@classLabel true a b\n@data\n"

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru import emulate, icount
 from edgegru.codegen.export import export_c
-from edgegru.errors import EdgeGruError
-from edgegru.quant import reference as iref
-from edgegru.targets import DEFAULT_TARGET, TARGETS, Target, get_target
+from edgegru.core.errors import EdgeGruError
+from edgegru.quant import integer_reference as iref
+from edgegru.targets.cortex_m import icount
+from edgegru.targets.cortex_m import qemu as emulate
+from edgegru.targets.cortex_m.cores import DEFAULT_TARGET, TARGETS, Target, get_target
 from tests.conftest import make_qmodel
 
 FIXTURES = Path(__file__).parent / "firmware_fixtures"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgegru.codegen.render import interleave
-from edgegru.errors import EdgeGruError
+from edgegru.core.errors import EdgeGruError
 
 
 def _signed(word: int, shift: int, bits: int) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.atomic import atomic_open, atomic_write_bytes
-from edgegru.errors import EdgeGruError
-from edgegru.model import GRULayer, Model, random_model
+from edgegru.core.atomic import atomic_open, atomic_write_bytes
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import GRULayer, Model, random_model
 from edgegru.quant.qmodel import QuantizedModel
 from tests.conftest import assert_same_model, make_qmodel, rewrite_meta
 from tests.test_model_contract import save_unchecked

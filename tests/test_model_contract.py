@@ -20,19 +20,11 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from edgegru import container
-from edgegru.cli import main
-from edgegru.container import META_KEY
-from edgegru.errors import EdgeGruError
-from edgegru.model import (
-    MAX_LAYERS,
-    MAX_NAME_BYTES,
-    MAX_OUTPUTS,
-    MAX_SIZE,
-    GRULayer,
-    Model,
-    random_model,
-)
+from edgegru.cli.main import main
+from edgegru.core import container
+from edgegru.core.container import META_KEY
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE, GRULayer, Model, random_model
 from edgegru.quant import calibrate, qmodel, quantize
 from edgegru.quant.qmodel import QuantizedModel
 from tests.conftest import make_qmodel
@@ -424,8 +416,8 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 PEAK_PROBE = """
 import resource, sys
-from edgegru.errors import EdgeGruError
-from edgegru.model import Model
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import Model
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     Model.load(sys.argv[1])

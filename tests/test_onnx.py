@@ -13,12 +13,12 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from edgegru import __version__
-from edgegru.backends.onnx_export import build_onnx_model, export_onnx
-from edgegru.backends.onnx_import import import_onnx
-from edgegru.errors import EdgeGruError
-from edgegru.model import Model, Normalisation, random_model
-from edgegru.reference import forward
+from edgegru.core.errors import EdgeGruError
+from edgegru.core.version import __version__
+from edgegru.nn.float_reference import forward
+from edgegru.nn.model import Model, Normalisation, random_model
+from edgegru.onnx.exporter import build_onnx_model, export_onnx
+from edgegru.onnx.importer import import_onnx
 from tests.conftest import assert_same_model
 
 TOL = 1e-5

@@ -28,11 +28,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-import edgegru.backends.onnx_import as onnx_import
-from edgegru.backends.onnx_export import build_onnx_model
-from edgegru.backends.onnx_import import MAX_ELEMENTS, MAX_ENTRIES, MAX_READ_BYTES, import_onnx
-from edgegru.errors import EdgeGruError
-from edgegru.model import MAX_LAYERS, MAX_SIZE, Model, Normalisation, random_model
+import edgegru.onnx.importer as onnx_import
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import MAX_LAYERS, MAX_SIZE, Model, Normalisation, random_model
+from edgegru.onnx.exporter import build_onnx_model
+from edgegru.onnx.importer import MAX_ELEMENTS, MAX_ENTRIES, MAX_READ_BYTES, import_onnx
 from tests.test_onnx import _TorchNet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def _cli_import(path: Path, out: Path) -> tuple[subprocess.CompletedProcess, int
     """
     code = (
         "import re, sys\n"
-        "from edgegru.cli import main\n"
+        "from edgegru.cli.main import main\n"
         "code = main(['import', sys.argv[1], '-o', sys.argv[2]])\n"
         "print(re.search(r'VmHWM:\\s*(\\d+) kB', open('/proc/self/status').read())[1])\n"
         "sys.exit(code)\n"
@@ -476,7 +476,7 @@ def test_class_names_metadata_is_checked(tmp_path, names, needle):
     [('["a", "b"]', "2 names"), (json.dumps(["a", "b", "c", "d" * 300]), "head.class_names[3] 'dddd")],
 )
 def test_class_names_are_checked_as_any_model_s(tmp_path, names, needle):
-    """Count and length: the model's own rules (edgegru.model.check_class_names)."""
+    """Count and length: the model's own rules (edgegru.nn.model.check_class_names)."""
     _refused(_with_metadata(tmp_path, class_names=names), needle)
 
 

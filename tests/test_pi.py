@@ -3,7 +3,7 @@
 Nothing is mocked: the Pi's own aarch64 wheels (LiteRT, NumPy) run in a Debian
 bookworm userland, the generated C is cross-compiled for the Pi's core, and both
 are compared with this machine's results. The root is built once (about 10 s)
-and cached (see edgegru.pi). Missing tools fail these tests; they never skip.
+and cached (see edgegru.targets.pi.main). Missing tools fail these tests; they never skip.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.backends.tflite_export import export_tflite
-from edgegru.errors import EdgeGruError
-from edgegru.model import Normalisation, random_model
-from edgegru.pi import (
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import Normalisation, random_model
+from edgegru.quant import calibrate, quantize
+from edgegru.targets.pi.main import (
     BOARDS,
     CROSS_CC,
     MMDEBSTRAP,
@@ -32,8 +32,8 @@ from edgegru.pi import (
     run_python,
     verify_pi_c,
 )
-from edgegru.quant import calibrate, quantize
-from edgegru.verify import random_stimulus
+from edgegru.targets.verify import random_stimulus
+from edgegru.tflite.exporter import export_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ FLOAT_TOLERANCE = 1e-6
 STREAM_SCRIPT = """\
 import sys
 import numpy as np
-from edgegru.runtime import StreamingModel, parse_row
+from edgegru.tflite.stream import StreamingModel, parse_row
 
 out_path, csv_path, *model_paths = sys.argv[1:]
 results = {}
@@ -219,7 +219,7 @@ def test_runtime_on_the_pi_runs_without_torch(pi_root, models):
     code = (
         "import importlib.util, json, platform, sys\n"
         "import ai_edge_litert, numpy as np\n"
-        "from edgegru.runtime import StreamingModel\n"
+        "from edgegru.tflite.stream import StreamingModel\n"
         "m = StreamingModel(sys.argv[1])\n"
         "y = m.run(np.zeros((3, m.input_size)))\n"
         "print(json.dumps({'machine': platform.machine(),\n"
@@ -233,7 +233,7 @@ def test_runtime_on_the_pi_runs_without_torch(pi_root, models):
     assert seen["machine"] == "aarch64"
     assert seen["torch_installed"] is False
     assert not (pi_root.site / "torch").exists()
-    unwanted = {"torch", "edgegru.backends.tflite_builder", "edgegru.backends.tflite_export"}
+    unwanted = {"torch", "edgegru.tflite.builder", "edgegru.tflite.exporter"}
     assert unwanted.isdisjoint(seen["modules"])
     assert seen["shape"] == [3, CLASSES]
     # The same versions as on this machine, so that the comparisons compare like with like.

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru import reference as fref
-from edgegru.errors import EdgeGruError
-from edgegru.model import random_model
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn import float_reference as fref
+from edgegru.nn.model import random_model
 from edgegru.quant import calibrate, quantize
-from edgegru.quant import reference as iref
+from edgegru.quant import integer_reference as iref
 from edgegru.quant.activations import PRE_FRAC, SIGMOID_TABLE, max_error_lsb, sigmoid_q15, tanh_q15
 from edgegru.quant.fixedpoint import mul_high, rshift_round
 
@@ -116,7 +116,7 @@ def test_overflowing_weights_are_refused():
 def test_all_zero_rows_quantise_to_a_zero_multiplier():
     """A pruned unit's all-zero weight row needs no scale: its multiplier is 0, however wide
     the input range (it used to be refused as 'weights too large')."""
-    from edgegru.verify import random_stimulus, verify_host
+    from edgegru.targets.verify import random_stimulus, verify_host
 
     model = random_model(5, [6], "reset_after", "classification", 3, seed=1)
     model.layers[0].w_x[1, 2, :] = 0.0

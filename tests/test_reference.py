@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from edgegru.errors import EdgeGruError
-from edgegru.model import GRULayer, Model, random_model
-from edgegru.reference import forward
-from edgegru.torch_bridge import TorchGRU, from_torch
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.float_reference import forward
+from edgegru.nn.model import GRULayer, Model, random_model
+from edgegru.nn.torch_bridge import TorchGRU, from_torch
 
 
 @pytest.mark.parametrize(("layers", "d", "h"), [(1, 1, 1), (1, 6, 32), (2, 5, 17), (3, 12, 24), (2, 33, 64)])
@@ -70,7 +70,7 @@ def test_state_dict_with_projection_refused():
 
 
 def _loop_reset_before(layer: GRULayer, x: np.ndarray) -> np.ndarray:
-    """reset_before written unit by unit, independently of edgegru.reference."""
+    """reset_before written unit by unit, independently of edgegru.nn.float_reference."""
     hid = layer.hidden_size
     layer = GRULayer(*(a.astype(np.float64) for a in (layer.w_x, layer.w_h, layer.b_x, layer.b_h)))
     h = [0.0] * hid

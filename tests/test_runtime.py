@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.backends.tflite_builder import GraphBuilder, Op
-from edgegru.backends.tflite_export import export_tflite
-from edgegru.errors import EdgeGruError
-from edgegru.model import Normalisation, random_model
-from edgegru.reference import forward
-from edgegru.runtime import (
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.float_reference import forward
+from edgegru.nn.model import Normalisation, random_model
+from edgegru.tflite.builder import GraphBuilder, Op
+from edgegru.tflite.exporter import export_tflite
+from edgegru.tflite.stream import (
     StreamingModel,
     add_run_parser,
     interpreter_missing_message,
@@ -90,9 +90,9 @@ def csv_lines(x: np.ndarray) -> list[str]:
 
 def test_runtime_imports_no_torch_and_no_exporter():
     code = (
-        "import sys, edgegru.runtime\n"
-        "bad = [m for m in ('torch', 'edgegru.backends.tflite_builder', "
-        "'edgegru.backends.tflite_export') if m in sys.modules]\n"
+        "import sys, edgegru.tflite.stream\n"
+        "bad = [m for m in ('torch', 'edgegru.tflite.builder', "
+        "'edgegru.tflite.exporter') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -103,7 +103,7 @@ def test_runtime_streams_with_torch_unavailable(models):
         "import sys\n"
         "sys.modules['torch'] = None  # any attempt to import torch now fails\n"
         "import numpy as np\n"
-        "from edgegru.runtime import StreamingModel\n"
+        "from edgegru.tflite.stream import StreamingModel\n"
         f"m = StreamingModel({str(models['int8'])!r})\n"
         "print(m.run(np.ones((5, 4))).shape)\n"
     )
@@ -229,8 +229,8 @@ def test_no_interpreter_says_how_to_install():
         "import sys\n"
         "sys.modules['ai_edge_litert'] = None\n"
         "sys.modules['tflite_runtime'] = None\n"
-        "from edgegru.runtime import load_interpreter\n"
-        "from edgegru.errors import EdgeGruError\n"
+        "from edgegru.tflite.stream import load_interpreter\n"
+        "from edgegru.core.errors import EdgeGruError\n"
         "try:\n"
         "    load_interpreter()\n"
         "except EdgeGruError as exc:\n"
@@ -423,7 +423,7 @@ def test_metadata_is_what_the_runtime_reads(models):
 TFLITE_RUNTIME_CHECK = """
 import json, sys
 import numpy as np
-from edgegru.runtime import StreamingModel, load_interpreter
+from edgegru.tflite.stream import StreamingModel, load_interpreter
 x = np.array(json.loads(sys.argv[2]))
 model = StreamingModel(sys.argv[1])
 print(json.dumps({"interpreter": load_interpreter().__module__, "y": model.run(x).tolist()}))

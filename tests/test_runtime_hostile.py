@@ -30,17 +30,12 @@ from ai_edge_litert import schema_py_generated as schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgegru.backends.tflite_builder import GraphBuilder, Op
-from edgegru.backends.tflite_export import export_tflite
-from edgegru.backends.tflite_read import (
-    MAX_METADATA_ENTRIES,
-    MAX_TFLITE_BYTES,
-    MalformedTflite,
-    metadata_span,
-)
-from edgegru.errors import EdgeGruError
-from edgegru.model import Normalisation, random_model
-from edgegru.runtime import (
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import Normalisation, random_model
+from edgegru.tflite.builder import GraphBuilder, Op
+from edgegru.tflite.exporter import export_tflite
+from edgegru.tflite.read import MAX_METADATA_ENTRIES, MAX_TFLITE_BYTES, MalformedTflite, metadata_span
+from edgegru.tflite.stream import (
     MAX_LINE_CHARS,
     MAX_METADATA_BYTES,
     LatencyStats,

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from edgegru.errors import EdgeGruError
-from edgegru.model import Normalisation, random_model
-from edgegru.reference import forward
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.float_reference import forward
+from edgegru.nn.model import Normalisation, random_model
 
 try:
     from ai_edge_litert import schema_py_generated as schema
@@ -22,8 +22,8 @@ try:
 except ImportError as exc:  # a missing tool must fail, not skip
     raise RuntimeError(f"these tests need ai-edge-litert: pip install 'edgegru[tflite]' ({exc})") from exc
 
-from edgegru.backends.tflite_export import export_tflite
-from edgegru.backends.tflite_read import read_metadata
+from edgegru.tflite.exporter import export_tflite
+from edgegru.tflite.read import read_metadata
 
 STEPS = 60
 VARIANTS = ("reset_after", "reset_before")

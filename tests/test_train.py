@@ -7,9 +7,9 @@ import pytest
 
 from edgegru.data import builtin_dataset, forecast_windows, load_series
 from edgegru.data.dataset import Dataset
-from edgegru.evaluate import evaluate
+from edgegru.nn.evaluate import evaluate
+from edgegru.nn.train import TrainConfig, train
 from edgegru.quant import calibrate, quantize
-from edgegru.train import TrainConfig, train
 from tests.conftest import assert_same_model, train_uea
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from edgegru.codegen.export import export_c
 from edgegru.codegen.render import render
-from edgegru.errors import EdgeGruError
-from edgegru.verify import random_stimulus, verify_host, verify_with, write_sources
+from edgegru.core.errors import EdgeGruError
+from edgegru.targets.verify import random_stimulus, verify_host, verify_with, write_sources
 from tests.conftest import make_qmodel
 
 # (input, hidden sizes, variant, head, state bits): inputs 1..64, hidden 1..128 with odd

@@ -31,13 +31,13 @@ def test_wheel_generates_and_builds_c(tmp_path):
     script = (
         "import edgegru, numpy as np\n"
         "from edgegru.quant import calibrate, quantize\n"
-        "from edgegru.verify import verify_host, random_stimulus\n"
+        "from edgegru.targets.verify import verify_host, random_stimulus\n"
         f"assert edgegru.__file__.startswith({str(site)!r}), edgegru.__file__\n"
         "m = edgegru.random_model(3, [5], 'reset_before', 'classification')\n"
         "q = quantize(m, calibrate(m, np.random.default_rng(0).normal(size=(4, 9, 3))))\n"
         "r = verify_host(q, random_stimulus(q, 3, 20))\n"
         "assert r.ok, r.summary()\n"
-        "from edgegru.emulate import firmware_dir\n"
+        "from edgegru.targets.cortex_m.qemu import firmware_dir\n"
         "assert (firmware_dir() / 'edgegru_cortex_m.ld').is_file()\n"
         "print(r.summary())\n"
     )

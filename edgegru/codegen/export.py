@@ -1,7 +1,7 @@
 """Write generated C to a directory, all or nothing.
 
 Files are rendered into a temporary directory beside the destination, which is
-swapped into place only when everything is written (:func:`edgegru.atomic.atomic_directory`),
+swapped into place only when everything is written (:func:`edgegru.core.atomic.atomic_directory`),
 so an interrupted or failed export never leaves half a model behind and never loses the
 previous export. An existing destination is replaced only if it holds nothing but a
 previous export's files.
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_directory, check_output_path
-from ..errors import EdgeGruError
-from ..quant.qmodel import QuantizedModel
-from .render import render
+from edgegru.codegen.render import render
+from edgegru.core.atomic import atomic_directory, check_output_path
+from edgegru.core.errors import EdgeGruError
+from edgegru.quant.qmodel import QuantizedModel
 
 TARGETS = ("c99", "cortex-m")
 REPORT_NAME = "{prefix}_footprint.json"

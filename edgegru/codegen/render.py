@@ -36,11 +36,11 @@ from typing import Any, NoReturn, get_args
 import jinja2
 import numpy as np
 
-from .. import __version__
-from ..errors import EdgeGruError, quote
-from ..model import MAX_OUTPUTS, MAX_SIZE, HeadKind
-from ..quant.activations import SIGMOID_TABLE
-from ..quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.version import __version__
+from edgegru.nn.model import MAX_OUTPUTS, MAX_SIZE, HeadKind
+from edgegru.quant.activations import SIGMOID_TABLE
+from edgegru.quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
 
 LAYOUTS = ("rows", "interleaved")
 ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)

@@ -1,7 +1,7 @@
 """Data stage: read sequences and labels from files or generate built-in tasks.
 
 Every loader returns a :class:`Dataset` (zero-padded x, lengths, labels) and turns
-every problem in the user's file into one :class:`~edgegru.errors.EdgeGruError`
+every problem in the user's file into one :class:`~edgegru.core.errors.EdgeGruError`
 line naming the file, line or field. Formats are described in docs/data.md.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import EdgeGruError
-from .builtin import BUILTIN_TASKS, builtin_dataset
-from .csv_format import load_csv
-from .dataset import TASKS, Dataset, existing_file
-from .npz import load_npz
-from .series import forecast_windows, load_series
-from .ts import load_ts
+from edgegru.core.errors import EdgeGruError
+from edgegru.data.builtin import BUILTIN_TASKS, builtin_dataset
+from edgegru.data.csv_format import load_csv
+from edgegru.data.dataset import TASKS, Dataset, existing_file
+from edgegru.data.npz import load_npz
+from edgegru.data.series import forecast_windows, load_series
+from edgegru.data.ts import load_ts
 
 _LOADERS = {".npz": load_npz, ".csv": load_csv, ".ts": load_ts}
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import EdgeGruError
-from .dataset import Dataset
+from edgegru.core.errors import EdgeGruError
+from edgegru.data.dataset import Dataset
 
 BUILTIN_TASKS: dict[str, str] = {
     "adding": "adding problem: sum the two marked values of a uniform sequence "

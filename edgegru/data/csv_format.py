@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeGruError, quote
-from .dataset import Dataset, encode_classes, pad_sequences, parse_floats, resolve_task, shown
-from .limits import (
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.data.dataset import Dataset, encode_classes, pad_sequences, parse_floats, resolve_task, shown
+from edgegru.data.limits import (
     MAX_CHANNELS,
     MAX_OUTPUTS,
     MAX_ROW_BYTES,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeGruError, quote
-from .limits import MAX_OUTPUTS, check_cap
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.data.limits import MAX_OUTPUTS, check_cap
 
 TASKS = ("classification", "regression")
 NO_IMPUTE = "edgegru does not impute missing values: fill them or drop the case"

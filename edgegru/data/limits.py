@@ -15,8 +15,8 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import EdgeGruError, quote
-from ..model import MAX_OUTPUTS, MAX_SIZE
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.nn.model import MAX_OUTPUTS, MAX_SIZE
 
 __all__ = ["MAX_OUTPUTS"]  # the readers refuse more classes than a model may have
 

@@ -30,9 +30,9 @@ from typing import IO
 
 import numpy as np
 
-from ..errors import EdgeGruError, quote
-from .dataset import Dataset, encode_classes, out_of_range, resolve_task, shown, valid_mask
-from .limits import (
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.data.dataset import Dataset, encode_classes, out_of_range, resolve_task, shown, valid_mask
+from edgegru.data.limits import (
     MAX_ARRAY_BYTES,
     MAX_CASES,
     MAX_LABEL_CHARS,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeGruError, quote
-from .dataset import Dataset, existing_file, parse_float, parse_floats
-from .limits import MAX_ROW_BYTES, MAX_STEPS, check_cap, check_padded, numbered_lines
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.data.dataset import Dataset, existing_file, parse_float, parse_floats
+from edgegru.data.limits import MAX_ROW_BYTES, MAX_STEPS, check_cap, check_padded, numbered_lines
 
 _MAX_YEAR_DIGITS = 9  # a year is a few digits; a longer number is a damaged row, not a year
 

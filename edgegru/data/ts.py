@@ -20,9 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgeGruError, quote
-from .dataset import Dataset, encode_classes, pad_sequences, parse_float, parse_floats, resolve_task
-from .limits import (
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.data.dataset import (
+    Dataset,
+    encode_classes,
+    pad_sequences,
+    parse_float,
+    parse_floats,
+    resolve_task,
+)
+from edgegru.data.limits import (
     MAX_CASE_LINE_BYTES,
     MAX_CHANNELS,
     MAX_OUTPUTS,

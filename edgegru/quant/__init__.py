@@ -1,7 +1,7 @@
 """Quantisation: calibrate, quantise, and the bit-exact integer reference."""
 
-from .calibrate import Ranges, calibrate
-from .qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
-from .quantize import quantize
+from edgegru.quant.calibrate import Ranges, calibrate
+from edgegru.quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
+from edgegru.quant.quantize import quantize
 
 __all__ = ["QuantizedHead", "QuantizedLayer", "QuantizedModel", "Ranges", "calibrate", "quantize"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fixedpoint import INT16_MAX, round_half_away
+from edgegru.quant.fixedpoint import INT16_MAX, round_half_away
 
 PRE_FRAC = 12  # fractional bits of every gate pre-activation
 TABLE_STEP_BITS = 3  # sigmoid entries are 1/8 apart

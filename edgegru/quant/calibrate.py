@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import EdgeGruError
-from ..model import Model
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import Model
 
 METHODS = ("minmax", "percentile")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..container import load_container, save_container
-from ..errors import EdgeGruError
-from ..model import (
+from edgegru.core.container import load_container, save_container
+from edgegru.core.errors import EdgeGruError
+from edgegru.nn.model import (
     HEAD_KINDS,
     MAX_LAYERS,
     VARIANTS,
@@ -33,7 +33,7 @@ from ..model import (
     check_scale,
     json_object,
 )
-from .fixedpoint import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN
+from edgegru.quant.fixedpoint import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN
 
 QMODEL_KIND = "quantized-model"
 QMODEL_FORMAT_VERSION = 2  # 2: int32 pre-activations with SMMULR-style multipliers

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import __version__
-from ..errors import EdgeGruError
-from ..model import GRULayer, Head, Model
-from .activations import PRE_FRAC
-from .calibrate import Ranges
-from .fixedpoint import round_half_away
-from .qmodel import (
+from edgegru.core.errors import EdgeGruError
+from edgegru.core.version import __version__
+from edgegru.nn.model import GRULayer, Head, Model
+from edgegru.quant.activations import PRE_FRAC
+from edgegru.quant.calibrate import Ranges
+from edgegru.quant.fixedpoint import round_half_away
+from edgegru.quant.qmodel import (
     STATE_BITS,
     InputQuantisation,
     QuantizedHead,

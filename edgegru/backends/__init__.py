@@ -1,1 +1,0 @@
-"""backends stage of edgegru."""

@@ -1,0 +1,1 @@
+"""The ``edgegru`` command: a thin layer over the Python API, one module per subcommand."""

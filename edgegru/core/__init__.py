@@ -1,0 +1,1 @@
+"""The lowest layer: errors, all-or-nothing writes, the container format, tools."""

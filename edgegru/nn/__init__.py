@@ -1,0 +1,1 @@
+"""The float stage: the model, its reference equations, training and evaluation."""

@@ -1,0 +1,1 @@
+"""ONNX both ways: export a float model, import a graph built on the GRU op."""

@@ -1,0 +1,1 @@
+"""Cortex-M: cores, firmware builds under QEMU, instruction counts, footprint."""

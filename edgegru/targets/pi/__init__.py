@@ -1,0 +1,1 @@
+"""An emulated Raspberry Pi: its root file system, runner, verification and bench."""

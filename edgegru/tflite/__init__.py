@@ -1,0 +1,1 @@
+"""TFLite: step models for LiteRT, written without TensorFlow, and streaming them."""
