@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgegru.codegen.render import MAX_C_STRING, MAX_COMMENT, FileText, c_comment, c_string, environment
-from edgegru.targets.verify import STRICT_FLAGS, run_tool
+from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 
 # C that would run system() when the program starts, if it were pasted into the C as is
 PAYLOAD = (

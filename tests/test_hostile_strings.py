@@ -20,13 +20,13 @@ from edgegru.cli.main import main
 from edgegru.codegen.export import export_c
 from edgegru.codegen.render import LAYOUTS, MAX_C_STRING, render_harness
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.data import load_dataset
 from edgegru.nn.model import Model, random_model
 from edgegru.onnx.exporter import export_onnx
 from edgegru.onnx.importer import import_onnx
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
-from edgegru.targets.verify import STRICT_FLAGS, run_tool
 from tests.conftest import make_qmodel, rewrite_meta
 from tests.test_c_strings import PAYLOAD
 

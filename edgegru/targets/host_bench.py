@@ -40,10 +40,11 @@ import numpy as np
 from edgegru.cli.options import refuse_options_of_other_targets
 from edgegru.codegen.render import render, render_bench
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.nn.model import MAX_SIZE, Model, random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
-from edgegru.targets.verify import STRICT_FLAGS, random_stimulus, run_tool, verify_host
+from edgegru.targets.verify import random_stimulus, verify_host
 
 DEFAULT_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
 # gcc's default for AMD Zen 4 is 512-bit vectors, whose longer reductions cost more in the

@@ -9,8 +9,6 @@ difference is reported by sequence, step, layer and unit.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,12 +18,11 @@ import numpy as np
 
 from edgegru.codegen.render import output_size, render, render_harness
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.toolchain import SANITIZE_FLAGS, STRICT_FLAGS, run_tool
 from edgegru.quant import integer_reference as iref
 from edgegru.quant.qmodel import QuantizedModel
 
 INPUT_MAGIC = 0x4E494745
-STRICT_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion")
-SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 
 
 @dataclass
@@ -154,26 +151,6 @@ def write_sources(qm: QuantizedModel, directory: Path, prefix: str, layout: str)
     render(qm, prefix, layout).write(directory)
     (directory / f"{prefix}_harness.c").write_text(render_harness(qm, prefix))
     return [directory / f"{prefix}.c", directory / f"{prefix}_harness.c"]
-
-
-def run_tool(cmd: list[str], what: str, cwd: Path | None = None, timeout: float = 600) -> str:
-    """Run a build, test or set-up command and return its output.
-
-    Failures become one-line EdgeGruErrors with the tool's own first error line (a line
-    with "error" in it, or apt's "E:").
-    """
-    if shutil.which(cmd[0]) is None:
-        raise EdgeGruError(f"{cmd[0]} not found: install it to {what}")
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EdgeGruError(f"{what}: {Path(cmd[0]).name} did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("E:") or "error" in ln.lower()]
-        detail = (errors or lines or ["no output"])[0]
-        raise EdgeGruError(f"{what} failed (exit {proc.returncode}): {detail}")
-    return proc.stdout
 
 
 def verify_with(

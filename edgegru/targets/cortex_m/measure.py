@@ -23,11 +23,12 @@ import numpy as np
 from edgegru.codegen.export import layout_for
 from edgegru.codegen.render import render, render_bench
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.toolchain import run_tool
 from edgegru.quant.activations import SIGMOID_TABLE
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.cortex_m.cores import Target, get_target
 from edgegru.targets.cortex_m.qemu import C_FLAGS, GCC, build_firmware, run_qemu
-from edgegru.targets.verify import VerifyReport, run_tool, verify_with, write_sources
+from edgegru.targets.verify import VerifyReport, verify_with, write_sources
 
 FOOTPRINT_OPT = "-Os"  # what size-conscious firmware builds use; also reported
 SLACK_FLASH = 2048

@@ -60,18 +60,12 @@ import numpy as np
 
 from edgegru.codegen.export import layout_for
 from edgegru.core.errors import EdgeGruError, run_reporting
+from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.nn.model import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.host_bench import run_c_benchmark, time_c
-from edgegru.targets.verify import (
-    STRICT_FLAGS,
-    VerifyReport,
-    random_stimulus,
-    run_tool,
-    verify_with,
-    write_sources,
-)
+from edgegru.targets.verify import VerifyReport, random_stimulus, verify_with, write_sources
 from edgegru.tflite.exporter import export_tflite
 
 QEMU = "qemu-aarch64-static"
