@@ -2,19 +2,24 @@
 
 Classification is scored by accuracy of the class at each sequence's last valid
 step, regression by RMSE in the targets' units. The float model is read through
-the float reference and the quantised one through the integer reference, so the
-two numbers compare exactly what the targets compute.
+the float reference and the quantised one through the integer reference (each model's
+``predict``), so the two numbers compare exactly what the targets compute, and this
+float-stage module needs nothing from the quantisation stage above it.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from edgegru.data import Dataset
-from edgegru.nn import float_reference
-from edgegru.nn.model import Model
-from edgegru.quant import integer_reference as int_reference
-from edgegru.quant.qmodel import QuantizedModel
+
+
+class Predictor(Protocol):
+    """A float :class:`~edgegru.nn.model.Model` or a quantised model."""
+
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def metric_name(ds: Dataset) -> str:
@@ -28,11 +33,9 @@ def score(predictions: np.ndarray, ds: Dataset) -> float:
     return float(np.sqrt(np.mean((pred - ds.y) ** 2)))
 
 
-def evaluate(model: Model | QuantizedModel, ds: Dataset) -> float:
+def evaluate(model: Predictor, ds: Dataset) -> float:
     """Accuracy (classification) or RMSE (regression) of ``model`` on ``ds``."""
-    if isinstance(model, QuantizedModel):
-        return score(int_reference.predict(model, ds.x, ds.lengths), ds)
-    return score(float_reference.predict(model, ds.x, ds.lengths), ds)
+    return score(model.predict(ds.x, ds.lengths), ds)
 
 
 def format_metric(name: str, value: float) -> str:

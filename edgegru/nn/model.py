@@ -270,6 +270,12 @@ class Model:
             self.normalisation.check(self.input_size)
         check_metadata(self.metadata)
 
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Per-sequence output through the float reference (see its ``predict``)."""
+        from edgegru.nn.float_reference import predict  # it reads this module's classes
+
+        return predict(self, x, lengths)
+
     def describe(self) -> str:
         """One line such as ``6 -> GRU(32) -> classification(4), reset_after``."""
         parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]

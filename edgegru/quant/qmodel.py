@@ -129,6 +129,12 @@ class QuantizedModel:
         total = sum(layer.wx.size + layer.wh.size for layer in self.layers)
         return total + (self.head.weight.size if self.head else 0)
 
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Per-sequence output through the integer reference (see its ``predict``)."""
+        from edgegru.quant.integer_reference import predict  # it reads this module's classes
+
+        return predict(self, x, lengths)
+
     def describe(self) -> str:
         parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]
         if self.head:
