@@ -27,13 +27,13 @@ from edgegru.core.errors import EdgeGruError, quote
 from edgegru.data.dataset import Dataset, encode_classes, pad_sequences, parse_floats, resolve_task, shown
 from edgegru.data.limits import (
     MAX_CHANNELS,
-    MAX_OUTPUTS,
     MAX_ROW_BYTES,
     check_cap,
     check_label,
     check_padded,
     numbered_lines,
 )
+from edgegru.nn.model import MAX_OUTPUTS
 
 
 @dataclass

@@ -16,9 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.nn.model import MAX_OUTPUTS, MAX_SIZE
-
-__all__ = ["MAX_OUTPUTS"]  # the readers refuse more classes than a model may have
+from edgegru.nn.model import MAX_SIZE
 
 # Input channels of one case: the C generator takes an input size of at most MAX_SIZE.
 MAX_CHANNELS = MAX_SIZE

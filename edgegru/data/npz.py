@@ -36,11 +36,11 @@ from edgegru.data.limits import (
     MAX_ARRAY_BYTES,
     MAX_CASES,
     MAX_LABEL_CHARS,
-    MAX_OUTPUTS,
     check_cap,
     check_label,
     check_padded,
 )
+from edgegru.nn.model import MAX_OUTPUTS
 
 
 @dataclass(frozen=True)

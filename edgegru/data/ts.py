@@ -32,13 +32,13 @@ from edgegru.data.dataset import (
 from edgegru.data.limits import (
     MAX_CASE_LINE_BYTES,
     MAX_CHANNELS,
-    MAX_OUTPUTS,
     MAX_STEPS,
     check_cap,
     check_label,
     check_padded,
     numbered_lines,
 )
+from edgegru.nn.model import MAX_OUTPUTS
 
 _FLAGS = ("timestamps", "missing", "univariate", "equallength")
 _IGNORED = ("problemname",)

@@ -106,28 +106,29 @@ def check_floats(name: str, values: object, shape: tuple[int, ...]) -> None:
         raise EdgeGruError(f"{name}: holds NaN or Inf, or a value beyond float32's range")
 
 
+def check_dimension(name: str, values: object, pattern: str, axis: int, limit: int) -> int:
+    """The size of ``values`` along ``axis``, shaped like ``pattern`` (e.g. ``"(3, H, D)"``) with
+    that size in 1..limit: checked from the shape alone, before any stage sizes work by it."""
+    shape = np.shape(values)
+    letters = pattern.strip("()").split(", ")
+    if len(shape) != len(letters) or not 1 <= shape[axis] <= limit:
+        raise EdgeGruError(f"{name}: shape {shape}, expected {pattern} with {letters[axis]} in 1..{limit}")
+    return int(shape[axis])
+
+
 def check_hidden(name: str, w_h: object) -> int:
-    """The hidden size H of recurrent weights shaped (3, H, H), within the generator's limit."""
-    shape = np.shape(w_h)
-    if len(shape) != 3 or not 1 <= shape[1] <= MAX_SIZE:
-        raise EdgeGruError(f"{name}: shape {shape}, expected (3, H, H) with H in 1..{MAX_SIZE}")
-    return int(shape[1])
+    """The hidden size H of recurrent weights shaped (3, H, H)."""
+    return check_dimension(name, w_h, "(3, H, H)", 1, MAX_SIZE)
 
 
 def check_input_size(name: str, w_x: object) -> int:
-    """The input size D of input weights shaped (3, H, D), within the generator's limit."""
-    shape = np.shape(w_x)
-    if len(shape) != 3 or not 1 <= shape[2] <= MAX_SIZE:
-        raise EdgeGruError(f"{name}: shape {shape}, expected (3, H, D) with D in 1..{MAX_SIZE}")
-    return int(shape[2])
+    """The input size D of input weights shaped (3, H, D)."""
+    return check_dimension(name, w_x, "(3, H, D)", 2, MAX_SIZE)
 
 
 def check_outputs(name: str, weight: object) -> int:
-    """The output count C of head weights shaped (C, H), within the generator's limit."""
-    shape = np.shape(weight)
-    if len(shape) != 2 or not 1 <= shape[0] <= MAX_OUTPUTS:
-        raise EdgeGruError(f"{name}: shape {shape}, expected (C, H) with C in 1..{MAX_OUTPUTS}")
-    return int(shape[0])
+    """The output count C of head weights shaped (C, H)."""
+    return check_dimension(name, weight, "(C, H)", 0, MAX_OUTPUTS)
 
 
 def check_class_names(names: object, outputs: int) -> None:
