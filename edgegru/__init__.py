@@ -8,7 +8,8 @@ and ``bench``. Each stage reads the previous stage's object.
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.version import __version__
-from edgegru.nn.model import GRULayer, Head, Model, Normalisation, random_model
+from edgegru.nn.model import GRULayer, Head, Model, Normalisation
+from edgegru.nn.synthetic import random_model
 
 __all__ = [
     "EdgeGruError",

@@ -17,7 +17,7 @@ import pytest
 from edgegru.codegen.export import export_c
 from edgegru.core import atomic
 from edgegru.core.errors import EdgeGruError
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 OLD_SEED, NEW_SEED = 1, 2
 
@@ -116,7 +116,7 @@ KILLER = textwrap.dedent(
     from pathlib import Path
     from edgegru.core import atomic
     from edgegru.codegen.export import export_c
-    from tests.conftest import make_qmodel
+    from tests.helpers import make_qmodel
 
     step, out = sys.argv[1], Path(sys.argv[2])
     die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)

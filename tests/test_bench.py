@@ -109,7 +109,7 @@ def test_cortex_m_bench_counts_and_attributes_instructions(capsys):
 def test_instruction_count_by_function_adds_up():
     """Every counted instruction of a step belongs to exactly one innermost function."""
     from edgegru.targets.cortex_m.measure import count_step_instructions
-    from tests.conftest import make_qmodel
+    from tests.helpers import make_qmodel
 
     count = count_step_instructions(make_qmodel(5, [7], "reset_before", None, 16), "cortex-m4")
     assert sum(count.by_function.values()) == pytest.approx(count.per_step)
@@ -121,7 +121,7 @@ def test_instruction_count_by_function_adds_up():
 def test_per_step_copies_are_kept_apart_from_the_gate_work():
     """Eight times the inputs: more per-step input widening, the same gate work per unit."""
     from edgegru.targets.cortex_m.measure import count_step_instructions
-    from tests.conftest import make_qmodel
+    from tests.helpers import make_qmodel
 
     narrow, wide = (count_step_instructions(make_qmodel(d, [8], "reset_after"), "cortex-m4") for d in (4, 32))
     assert wide.in_step > narrow.in_step + 28 * 2  # at least two instructions per extra input

@@ -9,8 +9,9 @@ from itertools import pairwise
 import pytest
 
 from edgegru.cli.main import main
-from edgegru.nn.model import Model, random_model
-from tests.conftest import make_qmodel, rewrite_meta
+from edgegru.nn.model import Model
+from edgegru.nn.synthetic import random_model
+from tests.helpers import make_qmodel, rewrite_meta
 
 COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
 
@@ -155,7 +156,7 @@ def test_options_that_do_not_apply_or_make_no_sense_are_refused(args, message, t
     """An option the chosen target or data ignores is an error, not silently dropped; nonsense
     values are refused before any work."""
     model, quantised = tmp_path / "m.egru", tmp_path / "q.egru"
-    random_model(3, [4], "reset_after", "classification", 5).save(model)
+    random_model(3, [4], "reset_after", "classification", output_size=5).save(model)
     make_qmodel(3, [4], "reset_after", "classification").save(quantised)
     files = {
         "M": str(model),
@@ -194,7 +195,7 @@ def test_quantize_numbers_labels_by_the_models_classes(tmp_path, capsys):
     """A data file's labels are the model's classes, in the model's order; a label the model
     does not know is refused (they used to be renumbered in sorted order)."""
     model = tmp_path / "m.egru"
-    trained = random_model(3, [4], "reset_after", "classification", 2)
+    trained = random_model(3, [4], "reset_after", "classification", output_size=2)
     trained.head.class_names = ["zeta", "alpha"]
     trained.save(model)
     rows = "".join(f"{s},{t},0.1,0.2,0.3,{'zeta' if s else 'alpha'}\n" for s in range(2) for t in range(5))

@@ -23,15 +23,16 @@ from hypothesis.extra import numpy as hnp
 
 from edgegru.core.container import META_KEY
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import Model, Normalisation, random_model
+from edgegru.nn.model import Model, Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.quant.qmodel import QuantizedModel
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 LOAD_SECONDS = 5  # a file of a few kilobytes loads (or is refused) in milliseconds
 
 
 def _float_model() -> Model:
-    model = random_model(3, [4, 2], "reset_before", "classification", 3)
+    model = random_model(3, [4, 2], "reset_before", "classification", output_size=3)
     model.normalisation = Normalisation(np.zeros(3, np.float32), np.ones(3, np.float32))
     return model
 

@@ -16,7 +16,7 @@ from edgegru.targets.cortex_m.measure import (
     verify_cortex_m,
 )
 from edgegru.targets.verify import random_stimulus
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 CPUS = sorted(TARGETS)
 

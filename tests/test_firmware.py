@@ -21,7 +21,7 @@ from edgegru.quant import integer_reference as iref
 from edgegru.targets.cortex_m import icount
 from edgegru.targets.cortex_m import qemu as emulate
 from edgegru.targets.cortex_m.cores import DEFAULT_TARGET, TARGETS, Target, get_target
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 FIXTURES = Path(__file__).parent / "firmware_fixtures"
 ALL_TARGETS = list(TARGETS)

@@ -22,12 +22,13 @@ from edgegru.codegen.render import LAYOUTS, MAX_C_STRING, render_harness
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.data import load_dataset
-from edgegru.nn.model import Model, random_model
+from edgegru.nn.model import Model
+from edgegru.nn.synthetic import random_model
 from edgegru.onnx.exporter import export_onnx
 from edgegru.onnx.importer import import_onnx
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
-from tests.conftest import make_qmodel, rewrite_meta
+from tests.helpers import make_qmodel, rewrite_meta
 from tests.test_c_strings import PAYLOAD
 
 PREFIX = "m"
@@ -61,7 +62,7 @@ int main(void)
 
 def _model(names: list[str], source: str = PAYLOAD) -> Model:
     """A small classification model named as a training run on a hostile file would name it."""
-    model = random_model(2, [3], "reset_after", "classification", len(names), seed=1)
+    model = random_model(2, [3], "reset_after", "classification", output_size=len(names), seed=1)
     assert model.head is not None
     model.head.class_names = list(names)
     model.metadata = {**METADATA, "source": source}

@@ -12,14 +12,15 @@ import pytest
 
 from edgegru.core.atomic import atomic_open, atomic_write_bytes
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import GRULayer, Model, random_model
+from edgegru.nn.model import GRULayer, Model
+from edgegru.nn.synthetic import random_model
 from edgegru.quant.qmodel import QuantizedModel
-from tests.conftest import assert_same_model, make_qmodel, rewrite_meta
+from tests.helpers import assert_same_model, make_qmodel, rewrite_meta
 from tests.test_model_contract import save_unchecked
 
 
 def test_save_load_round_trip(tmp_path):
-    m = random_model(5, [7, 3], "reset_before", "classification", 4, seed=3)
+    m = random_model(5, [7, 3], "reset_before", "classification", output_size=4, seed=3)
     m.metadata["source"] = "unit test"
     path = tmp_path / "m.egru"
     m.save(path)

@@ -24,10 +24,11 @@ from edgegru.cli.main import main
 from edgegru.core import container
 from edgegru.core.container import META_KEY
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE, GRULayer, Model, random_model
+from edgegru.nn.model import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE, GRULayer, Model
+from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, qmodel, quantize
 from edgegru.quant.qmodel import QuantizedModel
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 ROOT = Path(__file__).resolve().parents[1]
 Loader = Callable[[Path], Any]
@@ -63,7 +64,7 @@ def replace_header(path: Path, blob: bytes) -> None:
 @pytest.fixture
 def float_file(tmp_path: Path) -> Path:
     path = tmp_path / "m.egru"
-    random_model(3, [4], "reset_after", "classification", 3).save(path)
+    random_model(3, [4], "reset_after", "classification", output_size=3).save(path)
     return path
 
 
@@ -254,7 +255,7 @@ def _calibrated(model: Model) -> QuantizedModel:
 def test_weights_near_float32s_limit_quantise_to_a_checked_model_or_an_error(part, name, message):
     """3e38 is a finite float32. Its multiplier (about 1e45) used to wrap in the int64 cast
     into a small number that passed; now every result passes the load-time check."""
-    model = random_model(3, [4], "reset_after", "classification", 3)
+    model = random_model(3, [4], "reset_after", "classification", output_size=3)
     values = getattr(model.head if part == "head" else model.layers[0], name)
     values[(0,) * values.ndim] = 3e38
     if message is None:  # one huge head weight only coarsens the head's scale
@@ -265,7 +266,7 @@ def test_weights_near_float32s_limit_quantise_to_a_checked_model_or_an_error(par
 
 
 def test_quantize_command_writes_no_file_export_would_refuse(tmp_path, capsys):
-    model = random_model(3, [4], "reset_after", "classification", 2)
+    model = random_model(3, [4], "reset_after", "classification", output_size=2)
     model.layers[0].w_h[0, 0, 0] = 3e38
     model.save(tmp_path / "m.egru")
     rows = "".join(f"{s},{t},0.1,0.2,0.3,{'class1' if s else 'class0'}\n" for s in range(2) for t in range(5))
@@ -314,7 +315,7 @@ def test_float_arrays_beyond_float32_are_refused():
     ],
 )
 def test_float_model_save_refuses_what_load_would(tmp_path, change, message):
-    model = random_model(3, [4], "reset_after", "classification", 3)
+    model = random_model(3, [4], "reset_after", "classification", output_size=3)
     change(model)
     with pytest.raises(EdgeGruError, match=message):
         model.save(tmp_path / "m.egru")
@@ -325,7 +326,7 @@ def test_head_outputs_beyond_the_generator_are_refused():
     with pytest.raises(
         EdgeGruError, match=rf"head.weight: shape \({MAX_OUTPUTS + 1}, 4\), expected \(C, H\)"
     ):
-        random_model(3, [4], "reset_after", "regression", MAX_OUTPUTS + 1)
+        random_model(3, [4], "reset_after", "regression", output_size=MAX_OUTPUTS + 1)
 
 
 # ---- bounded reading ---------------------------------------------------------------------
@@ -341,7 +342,7 @@ def test_container_limits_cover_the_largest_model():
 
 
 def test_the_largest_model_saves_and_loads(tmp_path):
-    model = random_model(MAX_SIZE, [MAX_SIZE], "reset_after", "classification", MAX_OUTPUTS)
+    model = random_model(MAX_SIZE, [MAX_SIZE], "reset_after", "classification", output_size=MAX_OUTPUTS)
     model.save(tmp_path / "m.egru")
     assert Model.load(tmp_path / "m.egru").describe() == model.describe()
 
@@ -388,7 +389,7 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
 def build_bomb(path: Path, shape: tuple[int, ...], inflated: int) -> None:
     """A valid float model file whose w_h member is an .npy header for ``shape`` and then
     ``inflated`` bytes of zeros, deflated; written in chunks, so it is never held whole."""
-    random_model(3, [4], "reset_after", "classification", 3).save(path)
+    random_model(3, [4], "reset_after", "classification", output_size=3).save(path)
     with zipfile.ZipFile(path) as source:
         members = {info.filename: source.read(info) for info in source.infolist()}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:

@@ -16,10 +16,11 @@ from onnx import TensorProto, helper, numpy_helper
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.version import __version__
 from edgegru.nn.float_reference import forward
-from edgegru.nn.model import Model, Normalisation, random_model
+from edgegru.nn.model import Model, Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.onnx.exporter import build_onnx_model, export_onnx
 from edgegru.onnx.importer import import_onnx
-from tests.conftest import assert_same_model
+from tests.helpers import assert_same_model
 
 TOL = 1e-5
 VARIANTS = ("reset_after", "reset_before")

@@ -30,7 +30,8 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import edgegru.onnx.importer as onnx_import
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import MAX_LAYERS, MAX_SIZE, Model, Normalisation, random_model
+from edgegru.nn.model import MAX_LAYERS, MAX_SIZE, Model, Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.onnx.exporter import build_onnx_model
 from edgegru.onnx.importer import MAX_ELEMENTS, MAX_ENTRIES, MAX_READ_BYTES, import_onnx
 from tests.test_onnx import _TorchNet
@@ -81,7 +82,9 @@ def _save(proto: onnx.ModelProto, path: Path) -> Path:
 
 def _classifier_proto() -> onnx.ModelProto:
     """An edgegru export of a 2-input GRU(3) classifier with 4 named classes."""
-    return build_onnx_model(random_model(SIZE, [HIDDEN], "reset_after", "classification", 4, seed=1))
+    return build_onnx_model(
+        random_model(SIZE, [HIDDEN], "reset_after", "classification", output_size=4, seed=1)
+    )
 
 
 # -- what every refusal must look like -------------------------------------------------------
@@ -514,11 +517,11 @@ def _torch_proto() -> onnx.ModelProto:
 @functools.cache
 def _seeds() -> tuple[bytes, ...]:
     """Valid small models to mutate: edgegru's exports (two opsets, normalised or not) and PyTorch's."""
-    classifier = random_model(3, [4], "reset_after", "classification", 3, seed=2)
+    classifier = random_model(3, [4], "reset_after", "classification", output_size=3, seed=2)
     classifier.normalisation = Normalisation(
         np.array([0.5, -1, 0], np.float32), np.array([2, 1, 0.5], np.float32)
     )
-    regressor = random_model(2, [3, 2], "reset_before", "regression", 2, seed=3)
+    regressor = random_model(2, [3, 2], "reset_before", "regression", output_size=2, seed=3)
     protos = [build_onnx_model(classifier), build_onnx_model(regressor, opset=11, initial_state_inputs=True)]
     seeds = tuple(p.SerializeToString() for p in [*protos, _torch_proto()])
     for data in seeds:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import Normalisation, random_model
+from edgegru.nn.model import Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.targets.pi.main import (
     BOARDS,

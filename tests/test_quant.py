@@ -10,7 +10,7 @@ import pytest
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn import float_reference as fref
-from edgegru.nn.model import random_model
+from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant import integer_reference as iref
 from edgegru.quant.activations import PRE_FRAC, SIGMOID_TABLE, max_error_lsb, sigmoid_q15, tanh_q15
@@ -60,7 +60,7 @@ def test_documented_activation_errors_are_true():
 @pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
 @pytest.mark.parametrize("state_bits", [16, 8])
 def test_integer_reference_tracks_float(variant, state_bits):
-    m = random_model(6, [24, 12], variant, "classification", 4, seed=5, scale=1.5)
+    m = random_model(6, [24, 12], variant, "classification", output_size=4, seed=5, scale=1.5)
     x = np.random.default_rng(2).normal(size=(64, 60, 6))
     qm = quantize(m, calibrate(m, x), state_bits)
     trace = iref.run(qm, iref.quantize_input(qm.input, x))
@@ -118,7 +118,7 @@ def test_all_zero_rows_quantise_to_a_zero_multiplier():
     the input range (it used to be refused as 'weights too large')."""
     from edgegru.targets.verify import random_stimulus, verify_host
 
-    model = random_model(5, [6], "reset_after", "classification", 3, seed=1)
+    model = random_model(5, [6], "reset_after", "classification", output_size=3, seed=1)
     model.layers[0].w_x[1, 2, :] = 0.0
     model.layers[0].w_h[0, 4, :] = 0.0
     qm = quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, 5)) * 30))

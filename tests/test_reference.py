@@ -10,7 +10,8 @@ import torch
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.float_reference import forward
-from edgegru.nn.model import GRULayer, Model, random_model
+from edgegru.nn.model import GRULayer, Model
+from edgegru.nn.synthetic import random_model
 from edgegru.nn.torch_bridge import TorchGRU, from_torch
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.float_reference import forward
-from edgegru.nn.model import Normalisation, random_model
+from edgegru.nn.model import Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.tflite.builder import GraphBuilder, Op
 from edgegru.tflite.exporter import export_tflite
 from edgegru.tflite.stream import (

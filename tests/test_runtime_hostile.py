@@ -31,7 +31,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import Normalisation, random_model
+from edgegru.nn.model import Normalisation
+from edgegru.nn.synthetic import random_model
 from edgegru.tflite.builder import GraphBuilder, Op
 from edgegru.tflite.exporter import export_tflite
 from edgegru.tflite.read import MAX_METADATA_ENTRIES, MAX_TFLITE_BYTES, MalformedTflite, metadata_span

@@ -14,7 +14,8 @@ import pytest
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.float_reference import forward
-from edgegru.nn.model import Normalisation, random_model
+from edgegru.nn.model import Normalisation
+from edgegru.nn.synthetic import random_model
 
 try:
     from ai_edge_litert import schema_py_generated as schema

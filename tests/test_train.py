@@ -10,7 +10,7 @@ from edgegru.data.dataset import Dataset
 from edgegru.nn.evaluate import evaluate
 from edgegru.nn.train import TrainConfig, train
 from edgegru.quant import calibrate, quantize
-from tests.conftest import assert_same_model, train_uea
+from tests.helpers import assert_same_model, train_uea
 
 
 def _small(variant: str) -> TrainConfig:

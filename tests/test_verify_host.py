@@ -9,7 +9,7 @@ from edgegru.codegen.export import export_c
 from edgegru.codegen.render import render
 from edgegru.core.errors import EdgeGruError
 from edgegru.targets.verify import random_stimulus, verify_host, verify_with, write_sources
-from tests.conftest import make_qmodel
+from tests.helpers import make_qmodel
 
 # (input, hidden sizes, variant, head, state bits): inputs 1..64, hidden 1..128 with odd
 # sizes, 1..3 layers, both variants, int16 and int8 state, with and without a head.

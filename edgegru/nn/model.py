@@ -341,37 +341,3 @@ class Model:
             raise EdgeGruError(f"{path}: model file is missing field {exc}") from None
         except EdgeGruError as exc:
             raise EdgeGruError(f"{path}: {exc}") from None
-
-
-def random_model(
-    input_size: int,
-    hidden_sizes: list[int],
-    variant: Variant,
-    head: HeadKind | None = None,
-    output_size: int = 3,
-    seed: int = 0,
-    scale: float = 1.0,
-) -> Model:
-    """A model with random weights (PyTorch's init range), for tests and benchmarks."""
-    rng = np.random.default_rng(seed)
-    layers = []
-    size = input_size
-    for h in hidden_sizes:
-        bound = scale / np.sqrt(h)
-
-        def u(*shape: int, bound: float = bound) -> np.ndarray:
-            return rng.uniform(-bound, bound, shape).astype(np.float32)
-
-        layers.append(GRULayer(u(3, h, size), u(3, h, h), u(3, h), u(3, h)))
-        size = h
-    head_obj = None
-    if head is not None:
-        bound = 1 / np.sqrt(size)
-        names = [f"class{i}" for i in range(output_size)] if head == "classification" else None
-        head_obj = Head(
-            head,
-            rng.uniform(-bound, bound, (output_size, size)).astype(np.float32),
-            rng.uniform(-bound, bound, output_size).astype(np.float32),
-            names,
-        )
-    return Model(input_size, variant, layers, head_obj, metadata={"source": f"random(seed={seed})"})

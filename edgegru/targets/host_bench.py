@@ -41,7 +41,8 @@ from edgegru.cli.options import refuse_options_of_other_targets
 from edgegru.codegen.render import render, render_bench
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS, run_tool
-from edgegru.nn.model import MAX_SIZE, Model, random_model
+from edgegru.nn.model import MAX_SIZE, Model
+from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.verify import random_stimulus, verify_host

@@ -415,11 +415,10 @@ def count_step_instructions(
 
 def _bench_model(d: int, h: int, variant: str, state_bits: int = 16, head: bool = False) -> QuantizedModel:
     """The random one-layer model the Cortex-M tables measure (4-class head when asked)."""
-    from edgegru.nn.model import random_model
-    from edgegru.quant import calibrate, quantize
+    from edgegru.quant.synthetic import random_qmodel
 
-    model = random_model(d, [h], variant, "classification" if head else None, 4, seed=0)
-    return quantize(model, calibrate(model, np.random.default_rng(0).normal(size=(8, 20, d))), state_bits)
+    head_kind = "classification" if head else None
+    return random_qmodel(d, [h], variant, head_kind, state_bits, output_size=4, calibration=(8, 20))
 
 
 def footprint_rows(cpus: list[str], shapes: Sequence[tuple[int, int]], variant: str = "reset_after") -> str:

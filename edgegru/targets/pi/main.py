@@ -61,7 +61,7 @@ import numpy as np
 from edgegru.codegen.export import layout_for
 from edgegru.core.errors import EdgeGruError, run_reporting
 from edgegru.core.toolchain import STRICT_FLAGS, run_tool
-from edgegru.nn.model import random_model
+from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.host_bench import run_c_benchmark, time_c

@@ -1,0 +1,63 @@
+"""Helpers the test modules share (imported as ``tests.helpers``; fixtures stay in conftest)."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from edgegru.core.container import META_KEY
+from edgegru.data import Dataset, load_dataset
+from edgegru.nn.model import Model
+from edgegru.quant.synthetic import random_qmodel
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+# The tests' random quantised model: twice PyTorch's weight range, so that saturation and the
+# activation tables' ends are exercised.
+make_qmodel = partial(random_qmodel, scale=2.0)
+
+
+# The configuration the notes report for the UEA/UCR datasets: 1 layer of 32 units, all
+# training cases used for training (they are few), early stopping on the training loss.
+UEA_CONFIG = {"hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fraction": 0.0, "seed": 0}
+
+
+def train_uea(shared: Path, name: str, variant: str = "reset_after") -> tuple[Dataset, Dataset, Model]:
+    """(train set, test set, trained float model) for a UEA/UCR dataset in ../shared."""
+    from edgegru.nn.train import TrainConfig, train
+
+    tr = load_dataset(shared / f"{name}_TRAIN.ts")
+    te = load_dataset(shared / f"{name}_TEST.ts", class_names=tr.class_names)
+    model = train(tr, TrainConfig(**UEA_CONFIG, variant=variant), progress=False).model
+    return tr, te, model
+
+
+def assert_same_model(a: Model, b: Model) -> None:
+    """Every array and name of two float models is equal."""
+    assert (a.variant, a.input_size, a.hidden_sizes) == (b.variant, b.input_size, b.hidden_sizes)
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        for name in ("w_x", "w_h", "b_x", "b_h"):
+            assert np.array_equal(getattr(la, name), getattr(lb, name)), name
+    assert (a.head is None) == (b.head is None)
+    if a.head is not None:
+        assert (a.head.kind, a.head.class_names) == (b.head.kind, b.head.class_names)
+        assert np.array_equal(a.head.weight, b.head.weight)
+        assert np.array_equal(a.head.bias, b.head.bias)
+    assert (a.normalisation is None) == (b.normalisation is None)
+    if a.normalisation is not None:
+        assert np.array_equal(a.normalisation.mean, b.normalisation.mean)
+        assert np.array_equal(a.normalisation.std, b.normalisation.std)
+
+
+def rewrite_meta(path: Path, **changes: object) -> None:
+    """Change fields of a saved container's header in place (for version and kind checks)."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays[META_KEY].tobytes())
+    meta.update(changes)
+    arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:  # np.savez would add ".npz" to any other name
+        np.savez(fh, **arrays)
