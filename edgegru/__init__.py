@@ -1,9 +1,9 @@
 """edgegru: a GRU from training to a microcontroller, bit-exactly.
 
-The pipeline runs one way: ``data`` -> ``train`` -> float :class:`Model` ->
-``quant`` (:class:`QuantizedModel` and its integer reference) -> a backend per
-target (``codegen`` for C, ``backends.tflite``, ``backends.onnx``) -> ``verify``
-and ``bench``. Each stage reads the previous stage's object.
+The pipeline runs one way: ``data`` -> ``nn`` (training, or ``onnx``/``keras`` import)
+-> float :class:`Model` -> ``quant`` (:class:`QuantizedModel` and its integer reference)
+-> a backend per target (``codegen`` for C, ``tflite``, ``onnx``) -> ``targets`` (verify
+and bench). Each stage reads the previous stage's object; docs/architecture.md maps it.
 """
 
 from edgegru.core.errors import EdgeGruError

@@ -1,10 +1,11 @@
 """``python -m edgegru.runtime``: the ``run`` command alone, for a Raspberry Pi without torch.
 
-The streaming runner lives in :mod:`edgegru.tflite.stream`; this name stays because Pi set-ups,
-scripts and docs call it.
+The command lives in :mod:`edgegru.cli.run` and the streaming in :mod:`edgegru.tflite.stream`;
+this name stays because Pi set-ups, scripts and docs call it.
 """
 
-from edgegru.tflite.stream import StreamingModel, main
+from edgegru.cli.run import runtime_main as main
+from edgegru.tflite.stream import StreamingModel
 
 __all__ = ["StreamingModel", "main"]
 

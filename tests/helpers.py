@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
 from edgegru.core.container import META_KEY
 from edgegru.data import Dataset, load_dataset
 from edgegru.nn.model import Model
+from edgegru.quant import qmodel
+from edgegru.quant.qmodel import QuantizedModel
 from edgegru.quant.synthetic import random_qmodel
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]  # the repository: tests/ is one level down
+SHARED = ROOT.parent / "shared" / "datasets"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 # The tests' random quantised model: twice PyTorch's weight range, so that saturation and the
 # activation tables' ends are exercised.
@@ -61,3 +66,20 @@ def rewrite_meta(path: Path, **changes: object) -> None:
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     with open(path, "wb") as fh:  # np.savez would add ".npz" to any other name
         np.savez(fh, **arrays)
+
+
+# C that a hostile string would inject if it reached the generated code unescaped.
+PAYLOAD = (
+    "x */\n#include <stdlib.h>\n"
+    '__attribute__((constructor)) static void pwn(void){system("touch PWNED");}\n/* '
+)
+
+
+def save_unchecked(model: Model | QuantizedModel, path: Path) -> None:
+    """Save a model past the checks that saving makes: a damaged file, as a stranger's tool
+    might write it."""
+    with (
+        mock.patch.object(qmodel, "check_quantized", lambda _qm: None),
+        mock.patch.object(Model, "validate", lambda _self: None),
+    ):
+        model.save(path)

@@ -31,7 +31,8 @@ def test_wheel_generates_and_builds_c(tmp_path):
     script = (
         "import edgegru, numpy as np\n"
         "from edgegru.quant import calibrate, quantize\n"
-        "from edgegru.targets.verify import verify_host, random_stimulus\n"
+        "from edgegru.targets.host import verify_host\n"
+        "from edgegru.targets.verify import random_stimulus\n"
         f"assert edgegru.__file__.startswith({str(site)!r}), edgegru.__file__\n"
         "m = edgegru.random_model(3, [5], 'reset_before', 'classification')\n"
         "q = quantize(m, calibrate(m, np.random.default_rng(0).normal(size=(4, 9, 3))))\n"

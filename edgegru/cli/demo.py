@@ -1,38 +1,49 @@
-"""The main job on a built-in task: train, quantise, export C, verify, summarise.
+"""``edgegru demo``, the README's first command: train, quantise, export C and verify on a
+built-in task, and summarise.
 
-This is what the README's first command runs. Every step is the public API a
-user would script; nothing here is demo-only logic besides the printing.
+Every step is the public API a user would script; nothing here is demo-only logic
+besides the printing. The API is imported when the demo runs (training needs torch),
+so that ``edgegru --help`` works without it.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edgegru.codegen.export import export_c
+from edgegru.cli.common import command_parser
 from edgegru.core.errors import EdgeGruError
-from edgegru.data import builtin_dataset
-from edgegru.nn.evaluate import evaluate, format_metric, metric_name
-from edgegru.nn.train import TrainConfig, train
-from edgegru.quant import calibrate, quantize
-from edgegru.targets.cortex_m.cores import get_target
-from edgegru.targets.cortex_m.measure import LAYOUT, kernels_used, measure_footprint, verify_cortex_m
-from edgegru.targets.verify import random_stimulus, verify_host
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = command_parser(
+        sub,
+        "demo",
+        "run the whole chain on a built-in task: train, quantise, export C, verify",
+        "  edgegru demo\n  edgegru demo --builtin adding --out demo-adding",
+    )
+    p.add_argument("--builtin", default="gestures", help="built-in task (default gestures)")
+    p.add_argument("--out", default="edgegru-demo", help="output directory (default edgegru-demo)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--cpu", default="cortex-m4", help="Cortex-M core of the C export (default cortex-m4)")
+    return p
 
 
 def _arm_tools_present() -> bool:
     return all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
 
-def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
-    """The whole chain into ``out``; a directory it creates is removed again if the run
+def run(args: argparse.Namespace) -> int:
+    """The whole chain into ``--out``; a directory it creates is removed again if the run
     fails before writing anything into it."""
+    out = Path(args.out)
     created = not out.exists()
     try:
-        return _run_demo(task, out, epochs, cpu)
+        return _run_demo(args.builtin, out, args.epochs, args.cpu)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -40,8 +51,20 @@ def run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
 
 
 def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
+    from edgegru.codegen.export import export_c
+    from edgegru.data import builtin_dataset
+    from edgegru.nn.evaluate import evaluate, format_metric, metric_name
+    from edgegru.nn.train import TrainConfig, train
+    from edgegru.quant import calibrate, quantize
+    from edgegru.targets.cortex_m.cores import get_core
+    from edgegru.targets.cortex_m.footprint import measure_footprint
+    from edgegru.targets.cortex_m.kernels import LAYOUT, kernels_used
+    from edgegru.targets.cortex_m.verify import verify_cortex_m
+    from edgegru.targets.host import verify_host
+    from edgegru.targets.verify import random_stimulus
+
     start = time.time()
-    target = get_target(cpu)
+    core = get_core(cpu)
     config = TrainConfig(hidden=24, epochs=epochs, lr=1e-2, batch_size=32)
     config.check()
     train_ds = builtin_dataset(task, 1000, seed=0)
@@ -71,7 +94,7 @@ def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     host = [verify_host(qm, x_test), verify_host(qm, random_stimulus(qm, 64, 100))]
     emulated = []
     if _arm_tools_present():
-        kernels = kernels_used(target, portable=False)
+        kernels = kernels_used(core, portable=False)
         print(f"[5/5] build the exported C for {cpu} ({kernels} kernels) and run it under QEMU")
         emulated.append(verify_cortex_m(qm, x_test[:64], cpu))
     else:

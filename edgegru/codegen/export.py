@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgegru.codegen.render import render
+from edgegru.codegen.render import Rendered, render
 from edgegru.core.atomic import atomic_directory, check_output_path
 from edgegru.core.errors import EdgeGruError
 from edgegru.quant.qmodel import QuantizedModel
@@ -65,13 +65,14 @@ def export_c(
     prefix: str = "model",
     layout: str = "rows",
     report: dict[str, Any] | None = None,
-    measure: Callable[[Path], dict[str, Any]] | None = None,
+    measure: Callable[[Path, Rendered], dict[str, Any]] | None = None,
 ) -> CExport:
     """Render the model into ``out_dir`` atomically.
 
-    ``measure``, when given, is called on the finished temporary directory before
-    it is moved into place (the footprint check uses it to compile and size the
-    code, and may refuse the export by raising).
+    ``measure``, when given, is called with the finished temporary directory and what was
+    rendered into it, before it is moved into place: the footprint check compiles and
+    sizes those very files (so the model is rendered once), may refuse the export by
+    raising, and returns what it adds to the report.
     """
     out_dir = Path(out_dir)
     rendered = render(qm, prefix, layout)
@@ -89,7 +90,7 @@ def export_c(
     def fill(tmp: Path) -> None:
         rendered.write(tmp)
         if measure is not None:
-            full_report.update(measure(tmp))
+            full_report.update(measure(tmp, rendered))
         (tmp / report_name).write_text(json.dumps(full_report, indent=2) + "\n")
 
     atomic_directory(out_dir, fill)

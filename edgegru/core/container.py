@@ -35,7 +35,7 @@ FORMAT_NAME = "edgegru"
 # What a file may make the loader read. The limits follow from the C generator's, which
 # every model meets (edgegru.nn.model: sizes <= 512, <= 1024 outputs, <= 8 layers): the largest
 # array is a layer's 3 x 512 x 512 float32 weights (3 MiB), and the largest model (8 layers
-# of such w_x and w_h, a 1024 x 512 head) holds about 50 MiB. tests/test_model_contract.py
+# of such w_x and w_h, a 1024 x 512 head) holds about 50 MiB. tests/nn/test_model_contract.py
 # checks that these numbers still cover the model limits.
 MAX_ARRAY_BYTES = 8 << 20  # one array: the largest, with room for it in 8-byte numbers
 MAX_TOTAL_BYTES = 64 << 20  # all arrays of a file together

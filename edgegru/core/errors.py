@@ -49,8 +49,8 @@ def run_reporting(handler: Callable[[Args], int], args: Args, prog: str = "edgeg
     and so do the operating system's refusals (OSError: a path it cannot read or write)
     and running out of memory, which user input causes too.
 
-    Every entry point (``edgegru``, ``python -m edgegru.runtime``, ``python -m
-    edgegru.targets.pi.main``) goes through here, so they report problems the same way.
+    Both entry points (``edgegru`` and ``python -m edgegru.runtime``) go through here, so
+    they report problems the same way.
     """
     try:
         return handler(args)

@@ -131,6 +131,17 @@ def check_outputs(name: str, weight: object) -> int:
     return check_dimension(name, weight, "(C, H)", 0, MAX_OUTPUTS)
 
 
+def check_head_kind(kind: object, outputs: int) -> None:
+    """A known head kind that fits its output count: a classifier picks one of at least two
+    classes (one output is a score or a regression, and its argmax would always be 0)."""
+    check_choice("head.kind", kind, HEAD_KINDS)
+    if kind == "classification" and outputs < 2:
+        raise EdgeGruError(
+            f"head.kind 'classification' with {outputs} output: a classifier needs at least 2 "
+            "outputs, one per class; read a single output as 'regression'"
+        )
+
+
 def check_class_names(names: object, outputs: int) -> None:
     """None, or one name per output: each a non-empty string of at most MAX_NAME_BYTES of
     UTF-8 without NUL (a NUL would cut the C string; a short list would leave NULL pointers
@@ -209,8 +220,8 @@ class Head:
 
     def check(self, hidden_size: int) -> None:
         """Raise unless this head reads ``hidden_size`` units into at most MAX_OUTPUTS outputs."""
-        check_choice("head.kind", self.kind, HEAD_KINDS)
         outputs = check_outputs("head.weight", self.weight)
+        check_head_kind(self.kind, outputs)
         check_floats("head.weight", self.weight, (outputs, hidden_size))
         check_floats("head.bias", self.bias, (outputs,))
         check_class_names(self.class_names, outputs)

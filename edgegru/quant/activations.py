@@ -6,8 +6,8 @@ table through tanh(x) = 2 sigmoid(2x) - 1. Both are shaped for the Cortex-M4:
 one SSAT for the clamped index, one unaligned LDR for two neighbouring entries,
 one SMLAD for the interpolation ``lo * (256 - f) + hi * f`` plus a constant, and
 a shift. The table's first two and last two entries are equal, so a clamped
-index gives the end value whatever the fraction f. The C templates implement
-exactly these steps (docs/quantization.md, "Sigmoid and tanh").
+index gives the end value whatever the fraction f. The generated C has the same
+functions under the same names (docs/quantization.md, "Sigmoid and tanh").
 """
 
 from __future__ import annotations
@@ -24,24 +24,28 @@ SIGMOID_TABLE: np.ndarray = np.minimum(
 )
 
 
-def _interpolate(v: np.ndarray, index_shift: int, frac_shift: int, bias: int) -> np.ndarray:
-    """T[k] * (256 - f) + T[k + 1] * f + bias, k = clamp(v >> index_shift) + 128, f = 8 bits below it."""
-    k = np.clip(v >> index_shift, -TABLE_HALF, TABLE_HALF - 1) + TABLE_HALF
-    f = (v >> frac_shift) & 0xFF
-    return SIGMOID_TABLE[k] * (256 - f) + SIGMOID_TABLE[k + 1] * f + bias
+def table_index(v: np.ndarray) -> np.ndarray:
+    """v (a shifted pre-activation) clamped to -128..127: the entry below it, counted from entry 128."""
+    return np.clip(v, -TABLE_HALF, TABLE_HALF - 1)
+
+
+def interpolate(k: np.ndarray, f: np.ndarray, bias: int) -> np.ndarray:
+    """T[128 + k] * (256 - f) + T[129 + k] * f + bias, 0 <= f < 256 (one SMLAD on a Cortex-M4)."""
+    return SIGMOID_TABLE[TABLE_HALF + k] * (256 - f) + SIGMOID_TABLE[TABLE_HALF + 1 + k] * f + bias
 
 
 def sigmoid_q15(pre: np.ndarray) -> np.ndarray:
-    """sigmoid(pre / 2^12) in Q0.15, 0..32767."""
+    """sigmoid(pre / 2^12) in Q0.15, 0..32767: entries 1/8 apart."""
     v = np.asarray(pre, dtype=np.int64)
-    return _interpolate(v, PRE_FRAC - TABLE_STEP_BITS, PRE_FRAC - TABLE_STEP_BITS - 8, 128) >> 8
+    shift = PRE_FRAC - TABLE_STEP_BITS
+    return interpolate(table_index(v >> shift), (v >> (shift - 8)) & 0xFF, 128) >> 8
 
 
 def tanh_q15(pre: np.ndarray) -> np.ndarray:
-    """tanh(pre / 2^12) = 2 sigmoid(2 pre / 2^12) - 1 in Q0.15, -32768..32766."""
+    """tanh(pre / 2^12) = 2 sigmoid(2 pre / 2^12) - 1 in Q0.15, -32768..32766: the same table, 1/16 apart."""
     v = np.asarray(pre, dtype=np.int64)
     shift = PRE_FRAC - TABLE_STEP_BITS - 1
-    return _interpolate(v, shift, shift - 8, 64 - (1 << 22)) >> 7
+    return interpolate(table_index(v >> shift), (v >> (shift - 8)) & 0xFF, 64 - (1 << 22)) >> 7
 
 
 def max_error_lsb() -> tuple[float, float]:

@@ -1,6 +1,9 @@
 """The integer reference: the oracle that every target must match bit for bit.
 
-It follows docs/quantization.md step by step, vectorised over the batch. Values
+It follows docs/quantization.md step by step, vectorised over the batch, with the
+operations named as there and in the generated C (``gate_pre``, ``blend``,
+``state_from_q15``, and those of :mod:`~edgegru.quant.fixedpoint` and
+:mod:`~edgegru.quant.activations`). Values
 are held in int64 NumPy arrays; the quantiser has proved per model that no
 intermediate leaves the range the C code computes it in (int32 accumulators and
 pre-activations), so int64 here is exact, not wider.
@@ -18,7 +21,7 @@ import numpy as np
 
 from edgegru.nn.float_reference import last_valid
 from edgegru.quant.activations import sigmoid_q15, tanh_q15
-from edgegru.quant.fixedpoint import INT8_MAX, INT8_MIN, mul_high, rshift_round, saturate
+from edgegru.quant.fixedpoint import INT8_MAX, INT8_MIN, mul_high_add, mul_r_add, rshift_round, saturate8
 from edgegru.quant.qmodel import InputQuantisation, QuantizedHead, QuantizedLayer, QuantizedModel
 
 R, Z, N = 0, 1, 2
@@ -51,6 +54,23 @@ def state_to_q15(h: np.ndarray, state_bits: int) -> np.ndarray:
     return h if state_bits == 16 else h << 8
 
 
+def state_from_q15(h15: np.ndarray, state_bits: int) -> np.ndarray:
+    """The state stored for a new Q0.15 value: int16 as is, int8 rounded and saturated."""
+    return h15 if state_bits == 16 else saturate8(rshift_round(h15, 8))
+
+
+def gate_pre(
+    bias: np.ndarray, acc_x: np.ndarray, mult_x: np.ndarray, acc_h: np.ndarray, mult_h: np.ndarray
+) -> np.ndarray:
+    """A gate's pre-activation (12 fractional bits) from its two accumulators."""
+    return mul_high_add(mul_high_add(bias, acc_x, mult_x), acc_h, mult_h)
+
+
+def blend(z: np.ndarray, h15: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """h' = n + z * (h - n), all Q0.15: z*h + (1-z)*n, between h and n (so no saturation)."""
+    return n + rshift_round(z * (h15 - n), 15)
+
+
 def layer_step(
     layer: QuantizedLayer, variant: str, state_bits: int, act: np.ndarray, h: np.ndarray
 ) -> np.ndarray:
@@ -61,23 +81,17 @@ def layer_step(
     """
     h15 = state_to_q15(h, state_bits)
     acc_x = [matvec(layer.wx[g], act) for g in (R, Z, N)]
-    mx, mh, bias = layer.mult_x, layer.mult_h, layer.bias
-
-    def gate_pre(g: int, acc_h: np.ndarray) -> np.ndarray:
-        return bias[g] + mul_high(acc_x[g], mx[g]) + mul_high(acc_h, mh[g])
-
-    r15 = sigmoid_q15(gate_pre(R, matvec(layer.wh[R], h15)))
-    z15 = sigmoid_q15(gate_pre(Z, matvec(layer.wh[Z], h15)))
+    bias, mult_x, mult_h = layer.bias, layer.mult_x, layer.mult_h
+    r = sigmoid_q15(gate_pre(bias[R], acc_x[R], mult_x[R], matvec(layer.wh[R], h15), mult_h[R]))
+    z = sigmoid_q15(gate_pre(bias[Z], acc_x[Z], mult_x[Z], matvec(layer.wh[Z], h15), mult_h[Z]))
     if variant == "reset_before":
-        pre_n = gate_pre(N, matvec(layer.wh[N], rshift_round(r15 * h15, 15)))
+        reset_h = rshift_round(r * h15, 15)
+        pre_n = gate_pre(bias[N], acc_x[N], mult_x[N], matvec(layer.wh[N], reset_h), mult_h[N])
     else:
-        rec_n = layer.bias_hn + mul_high(matvec(layer.wh[N], h15), mh[N])  # 13 fractional bits
-        pre_n = bias[N] + mul_high(acc_x[N], mx[N]) + ((rec_n * r15) >> 16)
-    n15 = tanh_q15(pre_n)
-    new15 = n15 + rshift_round(z15 * (h15 - n15), 15)  # between h15 and n15: no saturation
-    if state_bits == 16:
-        return new15
-    return saturate(rshift_round(new15, 8), INT8_MIN, INT8_MAX)
+        rec_n = mul_high_add(layer.bias_hn, matvec(layer.wh[N], h15), mult_h[N])  # 13 fractional bits
+        pre_n = mul_r_add(mul_high_add(bias[N], acc_x[N], mult_x[N]), rec_n, r)
+    n = tanh_q15(pre_n)
+    return state_from_q15(blend(z, h15, n), state_bits)
 
 
 def head_logits(head: QuantizedHead, h15: np.ndarray) -> np.ndarray:

@@ -17,7 +17,6 @@ import numpy as np
 from edgegru.core.container import load_container, save_container
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.model import (
-    HEAD_KINDS,
     MAX_LAYERS,
     VARIANTS,
     HeadKind,
@@ -25,6 +24,7 @@ from edgegru.nn.model import (
     check_choice,
     check_class_names,
     check_floats,
+    check_head_kind,
     check_hidden,
     check_input_size,
     check_integer,
@@ -47,9 +47,9 @@ class QuantizedLayer:
 
     ``wx``/``wh`` are int8 (3, H, K); ``mult_x``/``mult_h`` are the per-row int32
     multipliers and ``bias`` the per-row int32 biases of the pre-activation
-    ``bias + mul_high(acc_x, mult_x) + mul_high(acc_h, mult_h)`` (12 fractional
+    ``gate_pre(bias, acc_x, mult_x, acc_h, mult_h)`` (12 fractional
     bits). For ``reset_after`` the candidate keeps its recurrent part apart:
-    ``bias_hn + mul_high(acc_h, mult_h[2])`` with 13 fractional bits.
+    ``mul_high_add(bias_hn, acc_h, mult_h[2])`` with 13 fractional bits.
     """
 
     wx: np.ndarray
@@ -320,8 +320,8 @@ def _check_layer(index: int, layer: QuantizedLayer, size: int, split_n: bool) ->
 
 def _check_head(head: QuantizedHead, size: int) -> None:
     """Check a head reading ``size`` units."""
-    check_choice("head.kind", head.kind, HEAD_KINDS)
     outputs = check_outputs("head weight", head.weight)
+    check_head_kind(head.kind, outputs)
     _check_integers("head weight", head.weight, (outputs, size), -127, 127)
     _check_integers("head bias", head.bias, (outputs,), *INT32)
     check_scale("head.weight_scale", head.weight_scale)

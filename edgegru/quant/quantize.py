@@ -69,7 +69,7 @@ def quantize_input(model: Model, lo: float, hi: float) -> InputQuantisation:
 
 
 def _multipliers(real: np.ndarray, where: str) -> np.ndarray:
-    """round(real * 2^32) as int32 multipliers of :func:`mul_high`; refuse what does not fit."""
+    """round(real * 2^32) as int32 multipliers of :func:`mul_high_add`; refuse what does not fit."""
     mult = round_wide(real * 2.0**32)
     if mult.max() > MAX_MULTIPLIER:
         peak = float(real.max() * 2.0**32 / MAX_MULTIPLIER)

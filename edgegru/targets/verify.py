@@ -1,24 +1,29 @@
-"""Bit-exact verification of generated C against the integer reference.
+"""Bit-exact verification of generated C against the integer reference, on any target.
 
 The generated model and a generated harness are compiled for a target and fed
 many sequences in one run; the harness writes every layer's hidden state and the
 outputs after every step, and each value is compared with
 :mod:`edgegru.quant.integer_reference`. Zero differing values is the only pass; the first
 difference is reported by sequence, step, layer and unit.
+
+This module holds what every target shares: the stimulus, the harness's input and
+output files and the comparison. A target supplies only how to build and run the
+harness (:func:`verify_with`); see :mod:`edgegru.targets.host`,
+:mod:`edgegru.targets.cortex_m.verify` and :mod:`edgegru.targets.pi.verify_c`.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgegru.codegen.render import output_size, render, render_harness
+from edgegru.codegen.context import output_size
+from edgegru.codegen.render import render, render_harness
 from edgegru.core.errors import EdgeGruError
-from edgegru.core.toolchain import SANITIZE_FLAGS, STRICT_FLAGS, run_tool
 from edgegru.quant import integer_reference as iref
 from edgegru.quant.qmodel import QuantizedModel
 
@@ -172,32 +177,3 @@ def verify_with(
         run_harness(directory, input_path)
         got_states, got_outputs = read_output(directory / "output.bin", qm, x.shape[0], x.shape[1])
     return compare(qm, x, got_states, got_outputs, target)
-
-
-def verify_host(
-    qm: QuantizedModel,
-    x: np.ndarray,
-    *,
-    prefix: str = "model",
-    layout: str = "rows",
-    sanitize: bool = False,
-    cc: str = "gcc",
-    cflags: Sequence[str] = ("-O2",),
-    workdir: Path | None = None,
-) -> VerifyReport:
-    """Compile the generated C with the host compiler and compare every value.
-
-    ``cflags`` (optimisation and target flags) follow the strict warning flags.
-    """
-
-    def build_and_run(directory: Path, input_path: Path) -> None:
-        sources = write_sources(qm, directory, prefix, layout)
-        exe = directory / "harness"
-        flags = [*STRICT_FLAGS, *cflags, *(SANITIZE_FLAGS if sanitize else ())]
-        run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the generated C")
-        run_tool([str(exe), str(input_path), str(directory / "output.bin")], "run the harness")
-
-    built = [Path(cc).name] if Path(cc).name != "gcc" else []
-    built += ["ASan+UBSan"] if sanitize else []
-    name = "host" + (f" ({', '.join(built)})" if built else "")
-    return verify_with(qm, x, name, build_and_run, workdir)

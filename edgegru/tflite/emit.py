@@ -1,13 +1,13 @@
-"""Writes the GRU step graph (``tflite_graph.emit_step``) as TFLite operators.
+"""Writes the GRU step graph (``graph.emit_step``) as TFLite operators.
 
 One emitter serves both number formats. In float32 every tensor is float32. In
 int8 every activation tensor takes its quantisation from a *plan* (role ->
-:class:`QuantParams`, built by ``tflite_int8.make_plan``), and the ops whose
+:class:`QuantParams`, built by ``int8.make_plan``), and the ops whose
 kernels fix their output quantisation get it regardless of the plan:
 LOGISTIC (1/256, -128), TANH (1/128, 0), and SPLIT/SPLIT_V/CONCATENATION/UNPACK/
 PACK/RESHAPE, which move bytes and so keep their input's parameters.
 FULLY_CONNECTED weights are int8, symmetric, one scale per FC; biases int32 at
-input_scale*weight_scale (see ``tflite_int8.quantize_fc``).
+input_scale*weight_scale (see ``int8.quantize_fc``).
 
 Tensors are built under the name ``<prefix><role>`` (the caller sets ``prefix``,
 ``t3/``, while unrolling a sequence); only the graph's inputs and outputs keep
@@ -39,7 +39,7 @@ class Value:
 
 
 class TfliteEmitter:
-    """Implements ``tflite_graph.Emitter`` by appending operators to a GraphBuilder."""
+    """Implements ``graph.Emitter`` by appending operators to a GraphBuilder."""
 
     def __init__(self, builder: GraphBuilder, plan: dict[str, QuantParams] | None) -> None:
         self.builder = builder

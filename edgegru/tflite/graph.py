@@ -5,7 +5,7 @@ the head) as calls on an *emitter*. The same description is
 
 * evaluated in NumPy by :class:`NumpyEmitter` to collect the value range of
   every intermediate tensor for int8 calibration, and
-* written as TFLite operators by ``tflite_emit.TfliteEmitter``, float32 or int8,
+* written as TFLite operators by ``emit.TfliteEmitter``, float32 or int8,
   once for a single-step model or T times for an unrolled sequence model.
 
 Because both come from one description, the calibrated ranges are keyed by the
@@ -98,7 +98,7 @@ def prepare_weights(model: Model, fold_normalisation: bool) -> StepWeights:
     Folding rewrites the first layer's input weights so that the graph takes raw
     inputs: ``W (x - m) / s + b = (W / s) x + (b - W (m / s))``. In float this is
     exact to rounding; int8 models keep normalisation outside instead (see
-    ``tflite_export``) so that channels of very different units do not share one
+    ``exporter``) so that channels of very different units do not share one
     int8 input scale.
     """
     sign = np.array([1.0, -1.0, 1.0])  # r, then -z (for c = 1 - z), then n

@@ -3,7 +3,7 @@
 Activations are int8 with one scale and zero point per tensor *role* (``l0.gx``
 ...), the same at every time step, so that a step model and an unrolled
 sequence model quantise identically and agree bit for bit. Ranges come from
-running the float graph (``tflite_graph.run_numpy``) over the caller's
+running the float graph (``graph.run_numpy``) over the caller's
 calibration inputs; a role's range always includes 0 so that zero is exact.
 
 Some parameters are not free, because the int8 kernels or the recurrence fix

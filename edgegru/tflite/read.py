@@ -22,7 +22,7 @@ from typing import NamedTuple
 TFLITE_IDENTIFIER = b"TFL3"
 
 # The metadata entry by which edgegru recognises its own models (written by
-# tflite_export, read by the runtime): its name, JSON "format" and format version.
+# exporter, read by the runtime): its name, JSON "format" and format version.
 METADATA_NAME = "edgegru"
 METADATA_FORMAT = "edgegru-tflite"
 METADATA_VERSION = 1

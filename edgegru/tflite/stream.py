@@ -7,9 +7,9 @@ metadata reader and a TFLite interpreter, ``ai_edge_litert`` or, failing that,
 
 :class:`StreamingModel` keeps the hidden state between calls and does the
 caller's share of an int8 model (normalise, quantise the input, dequantise the
-output). ``python -m edgegru.runtime MODEL.tflite`` (also ``edgegru run``) reads
-CSV rows, one time step per line, from a file or stdin and prints each step's
-output as soon as the line arrives.
+output). :func:`stream_lines` feeds it CSV rows, one time step per line, answering
+each line as soon as it arrives; ``edgegru run`` and ``python -m edgegru.runtime``
+(:mod:`edgegru.cli.run`) print those answers.
 
 Model and input come from strangers, and a stream may run for months: the model
 file is read up to MAX_TFLITE_BYTES and its metadata checked against the graph's
@@ -19,11 +19,9 @@ whole; step times are summarised in constant memory (LatencyStats).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
 from array import array
 from bisect import bisect_left
@@ -35,7 +33,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from edgegru.core.errors import EdgeGruError, quote, run_reporting
+from edgegru.core.errors import EdgeGruError, quote
 from edgegru.nn.model import MAX_SIZE
 from edgegru.tflite.read import (
     MAX_TFLITE_BYTES,
@@ -395,7 +393,7 @@ class LatencyStats:
         return min(max(centre, self.min), self.max)
 
     def report(self) -> str:
-        """The ``--latency`` line (edgegru.targets.pi.main parses its ``N steps, median X us`` head)."""
+        """The ``--latency`` line (edgegru.targets.pi.bench parses its ``N steps, median X us`` head)."""
         if not self.count:
             return "latency: no steps were run"
         us = {
@@ -513,7 +511,7 @@ class StreamingModel:
         return values
 
 
-# The command line ------------------------------------------------------------
+# Text rows, one time step per line ------------------------------------------------
 
 
 def parse_row(text: str, size: int) -> np.ndarray:
@@ -536,83 +534,25 @@ def parse_row(text: str, size: int) -> np.ndarray:
     return values
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL.tflite", help="an edgegru step model")
-    parser.add_argument(
-        "--input",
-        default="-",
-        metavar="FILE.csv",
-        help="one time step per line, D comma-separated numbers; '-' (default) reads stdin",
-    )
-    parser.add_argument(
-        "--on-bad-line",
-        choices=("skip", "stop"),
-        default="skip",
-        help="a malformed line is reported and skipped (default) or stops the run",
-    )
-    parser.add_argument(
-        "--latency",
-        action="store_true",
-        help="report the step latency at the end: count, median, p90, p99 (within 1%%), min, mean, max",
-    )
-    parser.add_argument("--reset-on-blank", action="store_true", help="a blank line resets the hidden state")
+@dataclass(frozen=True)
+class LineResult:
+    """What one data line of a stream gave: the step's output, or why the line was refused
+    (then ``output`` is None and the state is as before the line)."""
+
+    line: int  # 1-based, counting every line read, so that skipped lines do not shift it
+    output: np.ndarray | None
+    error: EdgeGruError | None
 
 
-def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``run`` to an argparse subparsers object; run_run executes it."""
-    parser = subparsers.add_parser(
-        "run",
-        help="stream CSV rows through an edgegru step .tflite model",
-        description="Stream CSV rows (one time step per line) through an edgegru step "
-        ".tflite model and print each step's output as soon as its line arrives. "
-        "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise.",
-        epilog="examples:\n"
-        "  edgegru run bm.tflite --input steps.csv --latency\n"
-        "  sensor_reader | edgegru run bm-int8.tflite --on-bad-line stop\n"
-        "  python -m edgegru.runtime bm.tflite --input steps.csv   # on a Pi without torch",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_run_arguments(parser)
-    return parser
+def stream_lines(model: StreamingModel, source: TextIO, reset_on_blank: bool = False) -> Iterator[LineResult]:
+    """Feed ``model`` one CSV row per line of ``source``, answering each line as it arrives.
 
-
-def run_run(args: argparse.Namespace) -> int:
-    """Execute ``edgegru run``: 0 when the stream ended, 1 when a bad line stopped it."""
-    model = StreamingModel(args.model)
-    source = _open_input(args.input)
-    try:
-        status = _stream(model, source, args.on_bad_line == "stop", args.reset_on_blank)
-    except KeyboardInterrupt:
-        status = 130
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time
-        # flush of stdout from failing on the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 0
-    finally:
-        if source is not sys.stdin:
-            source.close()
-    if args.latency:
-        print(model.latency.report(), file=sys.stderr)
-    return status
-
-
-def _open_input(name: str) -> TextIO:
-    if name == "-":
-        if hasattr(sys.stdin, "reconfigure"):
-            sys.stdin.reconfigure(errors="replace")
-        return sys.stdin
-    try:
-        return open(name, encoding="utf-8", errors="replace")  # closed by run_run
-    except FileNotFoundError:
-        raise EdgeGruError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise EdgeGruError(f"{name}: cannot read ({exc.strerror})") from None
-
-
-def _stream(model: StreamingModel, source: TextIO, stop: bool, reset_on_blank: bool) -> int:
-    """Read lines as they arrive (readline, not a read-ahead iterator) and answer each."""
-    bad = 0
+    Lines are read with readline, not a read-ahead iterator, so that a live sensor pipe
+    gets each answer before it sends the next line. Blank lines and lines starting with
+    ``#`` are not data (a blank line resets the state with ``reset_on_blank``). A bad
+    line (not ``model.input_size`` finite numbers, or longer than MAX_LINE_CHARS) yields
+    its error and the stream goes on: the caller decides whether to stop.
+    """
     for lineno, line in enumerate(_lines(source), start=1):
         text = None if line is None else line.strip()
         if text is not None and (not text or text.startswith("#")):
@@ -622,15 +562,9 @@ def _stream(model: StreamingModel, source: TextIO, stop: bool, reset_on_blank: b
         try:
             y = model.step(_parse_line(text, model.input_size))
         except EdgeGruError as exc:
-            print(f"line {lineno}: {exc}", file=sys.stderr, flush=True)
-            if stop:
-                return 1
-            bad += 1
+            yield LineResult(lineno, None, exc)
             continue
-        print(f"{lineno},{model.format_output(y)}", flush=True)
-    if bad:
-        print(f"{bad} bad line(s) skipped", file=sys.stderr)
-    return 0
+        yield LineResult(lineno, y, None)
 
 
 def _lines(source: TextIO) -> Iterator[str | None]:
@@ -650,17 +584,3 @@ def _parse_line(text: str | None, size: int) -> np.ndarray:
     if text is None:
         raise EdgeGruError(f"longer than {MAX_LINE_CHARS} characters, the most a line may have")
     return parse_row(text, size)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m edgegru.runtime``: the ``run`` command without the rest of the CLI."""
-    parser = argparse.ArgumentParser(
-        prog="python -m edgegru.runtime",
-        description="Stream CSV rows through an edgegru step .tflite model.",
-    )
-    _add_run_arguments(parser)
-    return run_reporting(run_run, parser.parse_args(argv), "python -m edgegru.runtime")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@ One table holds, per core, everything the toolchain and the emulators need: the 
 flags (instruction set and floating-point ABI), whether the DSP extension is there,
 the QEMU board that emulates it, and that board's memory map, from which the linker
 script's memory regions are written. Keeping it in one place is what lets a test
-loop over "every target" and a user switch cores with one name.
+loop over "every core" and a user switch cores with one name.
 
 Memory maps are those of QEMU 7.2's boards (hw/arm/mps2.c, mps2-tz.c, nrf51_soc.c),
 checked by running the test firmware on each:
@@ -42,7 +42,7 @@ class MemoryRegion:
 
 
 @dataclass(frozen=True)
-class Target:
+class Core:
     """One Cortex-M core: how to compile for it and where it runs."""
 
     cpu: str
@@ -77,12 +77,12 @@ def _thumb(cpu: str, *fpu: str) -> tuple[str, ...]:
 _MPS2_CODE = MemoryRegion(0x0000_0000, 4 * MIB)
 _MPS2_DATA = MemoryRegion(0x2000_0000, 4 * MIB)
 
-TARGETS: dict[str, Target] = {
+CORES: dict[str, Core] = {
     t.cpu: t
     for t in (
         # The micro:bit's core is a Cortex-M0; -mcpu=cortex-m0plus emits the same
         # ARMv6-M instruction set (and schedules for the M0+ pipeline).
-        Target(
+        Core(
             cpu="cortex-m0plus",
             gcc_flags=_thumb("cortex-m0plus"),
             has_fpu=False,
@@ -93,7 +93,7 @@ TARGETS: dict[str, Target] = {
             ram=MemoryRegion(0x2000_0000, 16 * KIB),
             unicorn_cpu="CORTEX_M0",
         ),
-        Target(
+        Core(
             cpu="cortex-m3",
             gcc_flags=_thumb("cortex-m3"),
             has_fpu=False,
@@ -104,7 +104,7 @@ TARGETS: dict[str, Target] = {
             ram=_MPS2_DATA,
             unicorn_cpu="CORTEX_M3",
         ),
-        Target(
+        Core(
             cpu="cortex-m4",
             gcc_flags=_thumb("cortex-m4", "-mfpu=fpv4-sp-d16"),
             has_fpu=True,
@@ -116,7 +116,7 @@ TARGETS: dict[str, Target] = {
             unicorn_cpu="CORTEX_M4",
         ),
         # QEMU's Cortex-M7 has the double-precision FPU, hence fpv5-d16.
-        Target(
+        Core(
             cpu="cortex-m7",
             gcc_flags=_thumb("cortex-m7", "-mfpu=fpv5-d16"),
             has_fpu=True,
@@ -127,7 +127,7 @@ TARGETS: dict[str, Target] = {
             ram=_MPS2_DATA,
             unicorn_cpu="CORTEX_M7",
         ),
-        Target(
+        Core(
             cpu="cortex-m33",
             gcc_flags=_thumb("cortex-m33", "-mfpu=fpv5-sp-d16"),
             has_fpu=True,
@@ -140,7 +140,7 @@ TARGETS: dict[str, Target] = {
         ),
         # gcc 12's cortex-m55 includes MVE (integer and float) and the FPU;
         # -mfpu=auto takes them from -mcpu. unicorn 2.1 has no Cortex-M55 model.
-        Target(
+        Core(
             cpu="cortex-m55",
             gcc_flags=_thumb("cortex-m55", "-mfpu=auto"),
             has_fpu=True,
@@ -154,17 +154,17 @@ TARGETS: dict[str, Target] = {
     )
 }
 
-DEFAULT_TARGET = "cortex-m4"
+DEFAULT_CORE = "cortex-m4"
 
 
-def as_target(target: Target | str) -> Target:
-    """Accept a Target or a core name, so callers can pass either."""
-    return target if isinstance(target, Target) else get_target(target)
+def as_core(core: Core | str) -> Core:
+    """Accept a Core or a core name, so callers can pass either."""
+    return core if isinstance(core, Core) else get_core(core)
 
 
-def get_target(cpu: str) -> Target:
-    """Look up a target by core name, e.g. ``"cortex-m4"``."""
+def get_core(cpu: str) -> Core:
+    """Look up a core by name, e.g. ``"cortex-m4"``."""
     try:
-        return TARGETS[cpu]
+        return CORES[cpu]
     except KeyError:
-        raise EdgeGruError(f"unknown target {cpu!r}: expected one of {', '.join(TARGETS)}") from None
+        raise EdgeGruError(f"unknown target {cpu!r}: expected one of {', '.join(CORES)}") from None

@@ -1,7 +1,7 @@
 """Count the instructions a bench firmware executes, exactly and repeatably.
 
 Method: the ELF (built with ``build_firmware(..., bench=True)``) is loaded into the
-unicorn CPU emulator with the target's memory map, started from its vector table like
+unicorn CPU emulator with the core's memory map, started from its vector table like
 a reset, and run until it stops through the harness's semihosting exit (BKPT 0xAB).
 Instructions are counted per translated basic block: each block's instructions are
 decoded once (Thumb-2 instruction lengths) and cached, so the count is exact without
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.targets.cortex_m.cores import Target, as_target
+from edgegru.targets.cortex_m.cores import Core, as_core
 
 DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000
 
@@ -131,7 +131,7 @@ def _thumb_instruction_offsets(code: bytes) -> list[int]:
 
 
 def count_instructions(
-    target: Target | str,
+    core: Core | str,
     elf: Path,
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
     patches: Mapping[str, bytes] | None = None,
@@ -148,7 +148,7 @@ def count_instructions(
     inlining one basic block may hold the code of several functions).
     """
     uc_module, arm = _import_unicorn()
-    uc, entry = boot(target, elf, patches)
+    uc, entry = boot(core, elf, patches)
     run = _Run(arm, max_instructions)
     uc.hook_add(uc_module.UC_HOOK_BLOCK, run.on_block)
     uc.hook_add(uc_module.UC_HOOK_INTR, run.on_exception)
@@ -166,40 +166,40 @@ def count_instructions(
     return run.result(Path(elf).name)
 
 
-def require_countable(target: Target | str) -> Target:
-    """The target, if unicorn can count its instructions; else a one-line EdgeGruError."""
-    target = as_target(target)
-    if target.unicorn_cpu is None:
+def require_countable(core: Core | str) -> Core:
+    """The core, if unicorn can count its instructions; else a one-line EdgeGruError."""
+    core = as_core(core)
+    if core.unicorn_cpu is None:
         raise EdgeGruError(
-            f"instruction counting is not available for {target.cpu}: unicorn has no "
+            f"instruction counting is not available for {core.cpu}: unicorn has no "
             f"model of it; count on a core it has (e.g. cortex-m33) instead"
         )
-    return target
+    return core
 
 
-def boot(target: Target | str, elf: Path, patches: Mapping[str, bytes] | None = None) -> tuple[Any, int]:
+def boot(core: Core | str, elf: Path, patches: Mapping[str, bytes] | None = None) -> tuple[Any, int]:
     """A unicorn CPU with ``elf`` loaded as if flashed, at reset: (emulator, entry).
 
     The stack pointer is set from the vector table; start it with
     ``uc.emu_start(entry, ...)`` (entry has the Thumb bit set).
     """
-    target = require_countable(target)
+    core = require_countable(core)
     uc_module, arm = _import_unicorn()
     image = ElfImage.read(elf)
     uc = uc_module.Uc(uc_module.UC_ARCH_ARM, uc_module.UC_MODE_THUMB | uc_module.UC_MODE_MCLASS)
-    uc.ctl_set_cpu_model(getattr(arm, f"UC_CPU_ARM_{target.unicorn_cpu}"))
-    regions = [(target.flash.origin, target.flash.length), (target.ram.origin, target.ram.length)]
+    uc.ctl_set_cpu_model(getattr(arm, f"UC_CPU_ARM_{core.unicorn_cpu}"))
+    regions = [(core.flash.origin, core.flash.length), (core.ram.origin, core.ram.length)]
     for origin, length in [*regions, _SCS_PAGE]:
         uc.mem_map(origin, length)
     for seg in image.segments:
         if not any(o <= seg.load_address and seg.load_address + len(seg.data) <= o + n for o, n in regions):
             raise EdgeGruError(
                 f"{elf}: segment at {seg.load_address:#x} lies outside the memory map of "
-                f"{target.cpu}; was it built for another target?"
+                f"{core.cpu}; was it built for another target?"
             )
         uc.mem_write(seg.load_address, seg.data)
     _apply_patches(uc, image, elf, patches or {})
-    initial_sp, reset = struct.unpack("<II", uc.mem_read(target.flash.origin, 8))
+    initial_sp, reset = struct.unpack("<II", uc.mem_read(core.flash.origin, 8))
     uc.reg_write(arm.UC_ARM_REG_SP, initial_sp)
     return uc, reset | 1
 

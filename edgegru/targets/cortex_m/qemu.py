@@ -1,9 +1,9 @@
-"""Build bare-metal firmware for a Cortex-M target and run it under QEMU.
+"""Build bare-metal firmware for a Cortex-M core and run it under QEMU.
 
 The firmware harness (vector table, reset and fault handlers, linker script) ships
 inside the package as ``edgegru.firmware``; :func:`build_firmware` compiles it together
-with the caller's sources using the target's flags, and :func:`run_qemu` runs the
-result on the target's QEMU board with semihosting, so the program reads and writes
+with the caller's sources using the core's flags, and :func:`run_qemu` runs the
+result on the core's QEMU board with semihosting, so the program reads and writes
 host files relative to a working directory and its exit code becomes QEMU's. A crash
 ends the run with one of the harness's fault exit codes (see edgegru_semihost.h),
 reported by name instead of hanging until the timeout.
@@ -21,7 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.targets.cortex_m.cores import Target, as_target
+from edgegru.targets.cortex_m.cores import Core, as_core
 
 GCC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
@@ -29,7 +29,7 @@ QEMU = "qemu-system-arm"
 HARNESS_SOURCES = ("edgegru_startup.c", "edgegru_semihost.c")
 LINKER_SCRIPT = "edgegru_cortex_m.ld"
 MEMORY_SCRIPT = "edgegru_memory.ld"
-"""Written into the build directory from the target's memory map; the linker script
+"""Written into the build directory from the core's memory map; the linker script
 INCLUDEs it."""
 
 C_FLAGS = (
@@ -98,17 +98,17 @@ def _require_tool(name: str, debian_package: str) -> str:
     return path
 
 
-def _require_newlib(gcc: str, target: Target) -> None:
+def _require_newlib(gcc: str, core: Core) -> None:
     """gcc without newlib compiles but fails to link; say so before compiling."""
     found = subprocess.run(
-        [gcc, *target.gcc_flags, "-print-file-name=librdimon.a"],
+        [gcc, *core.gcc_flags, "-print-file-name=librdimon.a"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
     if not Path(found).is_absolute():
         raise EdgeGruError(
-            f"newlib for {target.cpu} not found by {GCC}: install the Debian package "
+            f"newlib for {core.cpu} not found by {GCC}: install the Debian package "
             "libnewlib-arm-none-eabi (apt-get install libnewlib-arm-none-eabi)"
         )
 
@@ -122,7 +122,7 @@ class FirmwareBuildError(EdgeGruError):
 
 
 def build_firmware(
-    target: Target | str,
+    core: Core | str,
     sources: Sequence[Path],
     include_dirs: Iterable[Path],
     out_dir: Path,
@@ -137,13 +137,13 @@ def build_firmware(
     ``bench=True`` builds for :func:`edgegru.targets.cortex_m.icount.count_instructions`: no C library
     start-up and no semihosting until ``main`` returns or calls ``exit`` (its code
     ends the run), so the program can use only freestanding parts of libc (memcpy,
-    memset, maths), no stdio. Use one ``out_dir`` per target: the memory map is
+    memset, maths), no stdio. Use one ``out_dir`` per core: the memory map is
     written there.
     ``extra_flags`` come after edgegru's own flags, so they can override them.
     """
-    target = as_target(target)
+    core = as_core(core)
     gcc = _require_tool(GCC, "gcc-arm-none-eabi")
-    _require_newlib(gcc, target)
+    _require_newlib(gcc, core)
     harness = firmware_dir()
     source_paths = [Path(s).resolve() for s in sources]
     for path in source_paths:
@@ -151,13 +151,13 @@ def build_firmware(
             raise EdgeGruError(f"firmware source {path} does not exist")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MEMORY_SCRIPT).write_text(target.memory_ld(), encoding="utf-8")
+    (out_dir / MEMORY_SCRIPT).write_text(core.memory_ld(), encoding="utf-8")
     elf = out_dir / f"{name}.elf"
 
     runtime = ("--specs=nosys.specs", "-nostartfiles") if bench else ("--specs=rdimon.specs",)
     command = [
         gcc,
-        *target.gcc_flags,
+        *core.gcc_flags,
         opt,
         *C_FLAGS,
         *(["-DEDGEGRU_BENCH"] if bench else []),
@@ -191,7 +191,7 @@ def build_firmware(
         elf.unlink(missing_ok=True)
         log = result.stderr + result.stdout
         first_error = next((line for line in log.splitlines() if "error:" in line), log.strip()[:200])
-        raise FirmwareBuildError(f"{GCC} failed building {elf.name} for {target.cpu}: {first_error}", log)
+        raise FirmwareBuildError(f"{GCC} failed building {elf.name} for {core.cpu}: {first_error}", log)
     return elf
 
 
@@ -250,19 +250,19 @@ def _semihosting_config(program: str, args: Sequence[str]) -> str:
 
 
 def run_qemu(
-    target: Target | str,
+    core: Core | str,
     elf: Path,
     cwd: Path,
     timeout: float = 60,
     args: Sequence[str] = (),
 ) -> QemuResult:
-    """Run ``elf`` on the target's QEMU board until it exits, crashes or times out.
+    """Run ``elf`` on the core's QEMU board until it exits, crashes or times out.
 
     Semihosted file names resolve relative to ``cwd``; ``args`` reach ``main`` as
     ``argv[1:]`` (``argv[0]`` is the ELF's file name). Standard input is not
     connected: feed input through files.
     """
-    target = as_target(target)
+    core = as_core(core)
     qemu = _require_tool(QEMU, "qemu-system-arm")
     elf = Path(elf).resolve()
     if not elf.is_file():
@@ -270,7 +270,7 @@ def run_qemu(
     command = [
         qemu,
         "-M",
-        target.qemu_machine,
+        core.qemu_machine,
         "-nographic",
         "-monitor",
         "none",

@@ -1,0 +1,589 @@
+"""The templates' context: every number and decision of the generated C, in typed records.
+
+:func:`model_context` reads a :class:`QuantizedModel` and returns a :class:`RowsContext`
+or an :class:`InterleavedContext`; the templates (``templates/model_<layout>.c.j2`` and
+``weights_<layout>.h.j2``, extending ``model.c.j2`` and ``weights.h.j2``) print its
+fields and choose between whole pieces of C on its flags, nothing more.
+
+Sizes reach the C as the model's macros (``<P>_INPUT_SIZE``, ``<P>_HIDDEN_SIZE_<k>``), so
+fields that hold sizes, offsets or lengths are C text; the rows layout's layer functions
+name their own sizes K and H (an enum), which the product calls use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import get_args
+
+import numpy as np
+
+from edgegru.codegen.carray import CArray, format_floats, format_structs, format_values
+from edgegru.codegen.ctext import MAX_C_STRING, FileText
+from edgegru.codegen.layout import interleave, row_block, sigmoid_pairs, split_rows, unit_pairs
+from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.version import __version__
+from edgegru.nn.model import MAX_OUTPUTS, MAX_SIZE, HeadKind
+from edgegru.quant.activations import SIGMOID_TABLE
+from edgegru.quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
+
+GATES = ("r", "z", "n")
+BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations
+BYTE_KERNELS = frozenset({"dot_rows_int8", "dot_rows_q15"})
+VARIANT_DOC = {
+    "reset_after": "reset_after (PyTorch/cuDNN; ONNX linear_before_reset=1): "
+    "n = tanh(Wx x + bx + r * (Wh h + bh))",
+    "reset_before": "reset_before (original GRU; ONNX linear_before_reset=0): "
+    "n = tanh(Wx x + bx + Wh (r * h) + bh)",
+}
+KERNEL_DOC = {
+    "interleaved": "interleaved rows: SXTB16 + SMLAD/SMLALD with the Arm DSP extension, portable C elsewhere;"
+    " with GCC the block loops are inline assembly (EDGEGRU_NO_ASM: C loops, same integers)",
+    "rows": "portable C, products of all rows first (vectorised by host compilers), then the gates",
+}
+
+
+@dataclass(frozen=True)
+class StateFormat:
+    """The stored hidden state: int16 Q0.15 or int8 Q0.7."""
+
+    bits: int
+    ctype: str
+    format: str
+    one: int  # the stored value of 1.0
+
+    @classmethod
+    def of(cls, bits: int) -> StateFormat:
+        return cls(16, "int16_t", "Q0.15", 32768) if bits == 16 else cls(8, "int8_t", "Q0.7", 128)
+
+
+@dataclass(frozen=True)
+class UnitField:
+    """One of a unit's int32 constants (docs/quantization.md, "One step of one layer")."""
+
+    name: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class UnitValues:
+    """Rows layout: one field's values over the units of a layer."""
+
+    name: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """The output layer: int8 weights with one scale, int32 logits."""
+
+    kind: str
+    input: int  # the last layer's hidden size
+    input_macro: str
+    weights: str  # initialisers
+    bias: str
+    logit_scale_text: str
+    class_names: list[FileText] | list[str]  # classification only
+
+
+@dataclass(frozen=True)
+class RowsProduct:
+    """acc[0..n_rows) = some rows of a rows-layout matrix . act, as C arguments.
+
+    The first ``split`` columns are multiplied by ``kernel`` (None: there are none, the
+    accumulators start at zero), the rest by dot_columns (``column_weights`` None: there
+    are none).
+    """
+
+    kernel: str | None
+    weights: str  # the first of these rows
+    sums: str | None  # the byte kernels' weight sums of these rows
+    split: int
+    act: str
+    acc: str
+    n_rows: str
+    column_weights: str | None  # the first column-major weight of these rows
+    column_act: str
+    n_columns: str
+
+
+@dataclass(frozen=True)
+class RowsLayer:
+    """A layer of the rows layout: its arrays and the products of its step function."""
+
+    index: int
+    input: int
+    hidden: int
+    input_macro: str
+    hidden_macro: str
+    state_offset: str  # where its state starts in state->h
+    arrays: list[CArray]
+    units: str  # the name of its unit constants
+    unit_values: list[UnitValues]
+    input_product: RowsProduct
+    recurrent_products: list[RowsProduct]  # all rows; or r, z on h15 then n on reset_h (reset_before)
+
+
+@dataclass(frozen=True)
+class InterleavedMatrix:
+    """A matrix as layer_t points at it: its words and its tail (or a stand-in)."""
+
+    name: str  # the layer_t fields are w_<name> and t_<name>
+    words: str
+    tail: str
+
+
+@dataclass(frozen=True)
+class InterleavedLayer:
+    """A layer of the interleaved layout: its arrays and its entry in the table of layers."""
+
+    index: int
+    input: int
+    hidden: int
+    input_macro: str
+    hidden_macro: str
+    state_offset: str
+    arrays: list[CArray]
+    units: str
+    unit_values: str  # one unit_t initialiser per line
+    matrices: list[InterleavedMatrix]
+
+
+@dataclass(frozen=True)
+class RowsKernels:
+    """Which rows-layout product kernels the layers call (only those are generated)."""
+
+    dot_rows: bool  # the byte kernels fall back on it
+    byte_products: bool
+    dot_rows_int8: bool
+    dot_rows_q15: bool
+    dot_columns: bool
+    max_columns: int  # the byte kernels' scratch length
+
+
+@dataclass(frozen=True)
+class MatrixField:
+    """A matrix's pointers in layer_t, with what they point at."""
+
+    name: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class StandIns:
+    """Interleaved layout: whether some matrix has no words (< 4 columns) or no tail."""
+
+    words: bool
+    tail: bool
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What every template reads."""
+
+    p: str
+    P: str
+    version: str
+    description: FileText
+    source: FileText
+    variant: str
+    variant_doc: str
+    layout: str
+    input_size: int
+    hidden_sizes: list[int]
+    state: StateFormat
+    state_size: str  # the values of the state: C text
+    head: Head | None
+    output_size: int
+    output_doc: str
+    float_output_doc: str
+    output_scale_c: str
+    input_zero_point: int
+    input_scale_text: str
+    sigmoid_table: str
+    input_scale_mul: str
+    input_offset: str
+    unit_fields: list[UnitField]
+    act_size: str  # the step's int16 copy of a layer's input
+    max_width: int | None  # <P>_MAX_WIDTH, when act_size is it
+    dot_row: bool
+    weight_bytes: int
+    const_bytes: int
+    kernel_doc: str
+
+
+@dataclass(frozen=True)
+class RowsContext(ModelContext):
+    layers: list[RowsLayer]
+    kernels: RowsKernels
+
+
+@dataclass(frozen=True)
+class InterleavedContext(ModelContext):
+    layers: list[InterleavedLayer]
+    kernel: str  # the dot kernel's template: dot3 (r, z, n of a unit) or dot2 (pairs of rows)
+    matrix_fields: list[MatrixField]
+    stand_ins: StandIns
+    max_hidden: int
+
+
+def check_limits(qm: QuantizedModel) -> None:
+    """Refuse models beyond what the generator handles, naming the layer."""
+    size = qm.input_size
+    if size > MAX_SIZE:
+        raise EdgeGruError(f"input size {size}: the C generator supports at most {MAX_SIZE}")
+    for k, h in enumerate(qm.hidden_sizes):
+        if h > MAX_SIZE:
+            raise EdgeGruError(f"layer {k} hidden size {h}: the C generator supports at most {MAX_SIZE}")
+    if qm.head is not None and qm.head.output_size > MAX_OUTPUTS:
+        raise EdgeGruError(f"head outputs {qm.head.output_size}: at most {MAX_OUTPUTS} supported")
+
+
+def output_size(qm: QuantizedModel) -> int:
+    """Values per step that ``<prefix>_step`` writes: logits, or the last layer's state."""
+    return qm.head.output_size if qm.head else qm.hidden_sizes[-1]
+
+
+def hidden_macros(P: str, n_layers: int) -> list[str]:
+    """``<P>_HIDDEN_SIZE_<k>`` of every layer, as model.h defines them."""
+    return [f"{P}_HIDDEN_SIZE_{k}" for k in range(n_layers)]
+
+
+def state_size(P: str, n_layers: int) -> str:
+    """The values of the state (the layers' states one after another) as C text."""
+    return " + ".join(hidden_macros(P, n_layers))
+
+
+def _layer_sizes(P: str, index: int) -> tuple[str, str, str]:
+    """(input, hidden, state offset) of layer ``index`` as C text."""
+    before = hidden_macros(P, index)
+    input_macro = before[-1] if before else f"{P}_INPUT_SIZE"
+    return input_macro, f"{P}_HIDDEN_SIZE_{index}", " + ".join(before) or "0"
+
+
+def unit_fields(variant: str) -> list[UnitField]:
+    """A unit's constants in their order in memory: bias and multipliers of r, z, n (and n's
+    recurrent bias for reset_after)."""
+    fields = []
+    for gate in GATES:
+        fields += [
+            UnitField(f"bias_{gate}", f"bias of {gate}'s pre-activation (12 fractional bits)"),
+            UnitField(f"mult_x_{gate}", f"multiplier of {gate}'s input accumulator"),
+            UnitField(f"mult_h_{gate}", f"multiplier of {gate}'s recurrent accumulator"),
+        ]
+    if variant == "reset_after":
+        fields[-1] = UnitField("mult_h_n", "multiplier of n's recurrent accumulator (to 13 fractional bits)")
+        fields.append(UnitField("bias_hn", "bias of n's recurrent part (13 fractional bits)"))
+    return fields
+
+
+def _unit_table(layer: QuantizedLayer, variant: str) -> np.ndarray:
+    """(H, fields) int32 constants, columns in the order of :func:`unit_fields`."""
+    columns = []
+    for g in range(len(GATES)):
+        columns += [layer.bias[g], layer.mult_x[g], layer.mult_h[g]]
+    if variant == "reset_after":
+        columns.append(layer.bias_hn)
+    return np.stack(columns, axis=-1)
+
+
+def _element(array: str, offset: str) -> str:
+    """C text for &array[offset], or the array itself at offset 0 ("")."""
+    return f"&{array}[{offset}]" if offset else array
+
+
+def _rows_product(
+    index: int,
+    part: str,
+    columns: int,
+    size: str,
+    act: str,
+    acc: str,
+    first: str,
+    n_rows: str,
+) -> RowsProduct:
+    """The product of rows ``first``.. (C text, "" for 0) of layer ``index``'s ``part`` matrix,
+    whose ``columns`` are ``size`` in C.
+
+    Layer 0's input holds int8 values, one unsigned byte each with 8-bit dot products; int16
+    activations take two, which pays off only from BYTE_Q15_MIN row-major columns on.
+    """
+    split = row_block(columns)
+    kernel = None
+    if split:
+        if index == 0 and part == "input":
+            kernel = "dot_rows_int8"
+        else:
+            kernel = "dot_rows_q15" if split >= BYTE_Q15_MIN else "dot_rows"
+    weights = f"l{index}_w_{part}"
+    return RowsProduct(
+        kernel=kernel,
+        weights=_element(weights, f"{first} * {split}" if first else ""),
+        sums=_element(f"l{index}_{part}_sums", first) if kernel in BYTE_KERNELS else None,
+        split=split,
+        act=act,
+        acc=acc,
+        n_rows=n_rows,
+        column_weights=_element(
+            weights, " + ".join(t for t in (f"3 * H * {split}" if split else "", first) if t)
+        )
+        if columns > split
+        else None,
+        column_act=_element(act, str(split) if split else ""),
+        n_columns=f"{size} - {split}" if split else size,
+    )
+
+
+def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -> RowsLayer:
+    input_macro, hidden_macro, offset = _layer_sizes(P, index)
+    x = _rows_product(index, "input", layer.input_size, "K", "in", "acc_x", "", "3 * H")
+    if qm.variant == "reset_after":
+        h = [_rows_product(index, "recurrent", layer.hidden_size, "H", "h15", "acc_h", "", "3 * H")]
+    else:
+        h = [
+            _rows_product(index, "recurrent", layer.hidden_size, "H", "h15", "acc_h", "", "2 * H"),
+            _rows_product(
+                index, "recurrent", layer.hidden_size, "H", "reset_h", "&acc_h[2 * H]", "2 * H", "H"
+            ),
+        ]
+    arrays = []
+    lengths = {
+        "input": f"3 * {hidden_macro} * {input_macro}",
+        "recurrent": f"3 * {hidden_macro} * {hidden_macro}",
+    }
+    for part, rows, product in (("input", layer.wx, x), ("recurrent", layer.wh, h[0])):
+        flat, order = split_rows(rows, product.split)
+        doc = f"{part} weights of r, z, n: {order}"
+        arrays.append(
+            CArray.of(f"l{index}_w_{part}", "int8_t", flat, 16, doc, length=lengths[part], weights=True)
+        )
+    for part, rows, product in (("input", layer.wx, x), ("recurrent", layer.wh, h[0])):
+        if product.sums:
+            sums = rows[..., : product.split].astype(np.int64).sum(axis=-1)
+            doc = f"weight sum of each {part} row over columns 0..{product.split - 1}"
+            arrays.append(
+                CArray.of(f"l{index}_{part}_sums", "int32_t", sums, 8, doc, length=f"3 * {hidden_macro}")
+            )
+    table = _unit_table(layer, qm.variant)
+    fields = unit_fields(qm.variant)
+    values = [UnitValues(f.name, format_values(table[:, i], 8, indent=8)) for i, f in enumerate(fields)]
+    return RowsLayer(
+        index=index,
+        input=layer.input_size,
+        hidden=layer.hidden_size,
+        input_macro=input_macro,
+        hidden_macro=hidden_macro,
+        state_offset=offset,
+        arrays=arrays,
+        units=f"l{index}_units",
+        unit_values=values,
+        input_product=x,
+        recurrent_products=h,
+    )
+
+
+MATRIX_DOCS = {
+    "input": "input weights of r, z, n",
+    "recurrent": "recurrent weights of r, z, n",
+    "input_rz": "input weights of r, z",
+    "input_n": "input weights of n, units in pairs",
+    "recurrent_rz": "recurrent weights of r, z",
+    "recurrent_n": "recurrent weights of n, units in pairs",
+}
+
+
+def _interleaved_matrices(variant: str, layer: QuantizedLayer) -> dict[str, np.ndarray]:
+    """Each matrix's rows (G, H', K) by name: the rows each dot kernel call reads together.
+
+    reset_after reads a unit's r, z and n at once (dot3); reset_before reads r and z (dot2)
+    before n, whose rows it pairs unit by unit (dot2 again).
+    """
+    if variant == "reset_after":
+        return {"input": layer.wx, "recurrent": layer.wh}
+    return {
+        "input_rz": layer.wx[:2],
+        "input_n": unit_pairs(layer.wx[2]),
+        "recurrent_rz": layer.wh[:2],
+        "recurrent_n": unit_pairs(layer.wh[2]),
+    }
+
+
+def _interleaved_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -> InterleavedLayer:
+    input_macro, hidden_macro, offset = _layer_sizes(P, index)
+    arrays, matrices = [], []
+    for name, rows in _interleaved_matrices(qm.variant, layer).items():
+        words_name = f"l{index}_w_{name}"
+        doc = MATRIX_DOCS[name]
+        il = interleave(rows, f"layer {index} {doc}")
+        if il.portable.size:
+            dsp = None if np.array_equal(il.dsp, il.portable) else il.dsp  # r, z paired for SMLALD
+            arrays.append(
+                CArray.of(
+                    words_name,
+                    "int32_t",
+                    il.portable,
+                    8,
+                    f"{doc}: unit, block, row",
+                    weights=True,
+                    dsp_values=dsp,
+                )
+            )
+        if il.tail.size:
+            tail_doc = f"{doc}, last {rows.shape[2] % 4} columns: unit, row, column"
+            arrays.append(CArray.of(f"{words_name}_tail", "int8_t", il.tail, 16, tail_doc, weights=True))
+        matrices.append(
+            InterleavedMatrix(
+                name,
+                words_name if il.portable.size else "no_words",
+                f"{words_name}_tail" if il.tail.size else "no_tail",
+            )
+        )
+    return InterleavedLayer(
+        index=index,
+        input=layer.input_size,
+        hidden=layer.hidden_size,
+        input_macro=input_macro,
+        hidden_macro=hidden_macro,
+        state_offset=offset,
+        arrays=arrays,
+        units=f"l{index}_units",
+        unit_values=format_structs(_unit_table(layer, qm.variant)),
+        matrices=matrices,
+    )
+
+
+def _enumerated(field: str, value: object, choices: Collection[str]) -> str:
+    """The generator's own spelling of an enumerated field's value (never the file's string)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise EdgeGruError(f"{field} {quote(value)}: expected one of {', '.join(choices)}")
+
+
+def _source(qm: QuantizedModel) -> FileText:
+    """The float model's ``source`` metadata as its file has it, or "unknown"."""
+    origin = qm.metadata.get("source_model") if isinstance(qm.metadata, dict) else None
+    source = origin.get("source") if isinstance(origin, dict) else None
+    return FileText("unknown" if source is None else str(source))
+
+
+def _class_names(head: QuantizedHead) -> list[FileText] | list[str]:
+    """The names for ``<prefix>_class_names``: the file's, or ``class_0``, ``class_1``, ...
+
+    The C array must hold one string literal per class (an empty initialiser is not C99).
+    """
+    names = head.class_names
+    if names is None:
+        return [f"class_{c}" for c in range(head.output_size)]
+    if (
+        not isinstance(names, list)
+        or len(names) != head.output_size
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise EdgeGruError(f"head class_names: expected a list of {head.output_size} strings")
+    for c, name in enumerate(names):
+        size = len(name.encode("utf-8", "replace"))
+        if size > MAX_C_STRING:
+            raise EdgeGruError(
+                f"class name {c}: {size} bytes of UTF-8, a C string literal holds {MAX_C_STRING}"
+            )
+    return [FileText(name) for name in names]
+
+
+def _head(qm: QuantizedModel, P: str) -> Head | None:
+    head = qm.head
+    if head is None:
+        return None
+    kind = _enumerated("head kind", head.kind, get_args(HeadKind))
+    return Head(
+        kind,
+        qm.hidden_sizes[-1],
+        f"{P}_HIDDEN_SIZE_{len(qm.layers) - 1}",
+        format_values(head.weight, 16),
+        format_values(head.bias, 8),
+        f"{head.logit_scale:.9g}",
+        _class_names(head) if kind == "classification" else [],
+    )
+
+
+FLOAT_OUTPUT_DOC = {
+    "classification": "real logits",
+    "regression": "the regression values",
+    None: "the last layer's state",
+}
+
+
+def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext | InterleavedContext:
+    """Everything the templates of ``layout`` need to write this model's C (prefix checked)."""
+    check_limits(qm)
+    variant = _enumerated("variant", qm.variant, VARIANT_DOC)
+    P = prefix.upper()
+    head = _head(qm, P)
+    if layout == "interleaved":
+        layers: list = [_interleaved_layer(qm, i, layer, P) for i, layer in enumerate(qm.layers)]
+        table = SIGMOID_TABLE
+        table_bytes = table.size * 2
+    else:
+        layers = [_rows_layer(qm, i, layer, P) for i, layer in enumerate(qm.layers)]
+        table = sigmoid_pairs()
+        table_bytes = table.size * 4
+    # Everything constant besides the int8 weights: the layers' arrays and unit constants,
+    # the activation table, the input constants and the head's biases.
+    unit_bytes = sum(4 * h * len(unit_fields(variant)) for h in qm.hidden_sizes)
+    const_bytes = sum(a.nbytes for L in layers for a in L.arrays if not a.weights) + unit_bytes
+    const_bytes += table_bytes + qm.input_size * 8 + (qm.head.output_size * 4 if qm.head else 0)
+    widest = max([qm.input_size, *qm.hidden_sizes])
+    common = dict(
+        p=prefix,
+        P=P,
+        version=__version__,
+        description=FileText(qm.describe()),
+        source=_source(qm),
+        variant=variant,
+        variant_doc=VARIANT_DOC[variant],
+        layout=layout,
+        input_size=qm.input_size,
+        hidden_sizes=qm.hidden_sizes,
+        state=StateFormat.of(qm.state_bits),
+        state_size=state_size(P, len(qm.layers)),
+        head=head,
+        output_size=output_size(qm),
+        output_doc=f"{head.kind} logits (int32)" if head else "last layer's state, Q0.15",
+        float_output_doc=FLOAT_OUTPUT_DOC[head.kind if head else None],
+        output_scale_c=f"{float(np.float32(qm.head.logit_scale if qm.head else 2.0**-15))!r}f",
+        input_zero_point=qm.input.zero_point,
+        input_scale_text=f"{qm.input.scale:.9g}",
+        sigmoid_table=format_values(table, 12 if layout == "interleaved" else 8),
+        input_scale_mul=format_floats(qm.input.scale_mul),
+        input_offset=format_floats(qm.input.offset),
+        unit_fields=unit_fields(variant),
+        # int16 state: later layers read the state below in place, so act holds the input only
+        act_size=f"{P}_INPUT_SIZE" if qm.state_bits == 16 else f"{P}_MAX_WIDTH",
+        max_width=None if qm.state_bits == 16 else widest,
+        weight_bytes=qm.weight_bytes(),
+        const_bytes=const_bytes,
+        kernel_doc=KERNEL_DOC[layout],
+    )
+    if layout == "interleaved":
+        names = [m.name for m in layers[0].matrices]
+        stand_ins = {name for L in layers for m in L.matrices for name in (m.words, m.tail)}
+        return InterleavedContext(
+            **common,
+            dot_row=head is not None,
+            layers=layers,
+            kernel="dot3.c.j2" if variant == "reset_after" else "dot2.c.j2",
+            matrix_fields=[MatrixField(name, MATRIX_DOCS[name]) for name in names],
+            stand_ins=StandIns("no_words" in stand_ins, "no_tail" in stand_ins),
+            max_hidden=max(qm.hidden_sizes),
+        )
+    products = [p for L in layers for p in (L.input_product, *L.recurrent_products)]
+    used = {p.kernel for p in products}
+    kernels = RowsKernels(
+        dot_rows=bool(used - {None}),
+        byte_products=bool(used & BYTE_KERNELS),
+        dot_rows_int8="dot_rows_int8" in used,
+        dot_rows_q15="dot_rows_q15" in used,
+        dot_columns=any(p.column_weights for p in products),
+        max_columns=max(p.split for p in products),
+    )
+    return RowsContext(**common, dot_row=head is not None or kernels.dot_rows, layers=layers, kernels=kernels)

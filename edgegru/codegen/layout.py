@@ -1,0 +1,128 @@
+"""Where the weights go: the two C layouts of a layer's int8 matrices, as NumPy transforms.
+
+* ``rows`` (``--target c99``): for hosts. Each matrix holds its 3H rows gate-major; the
+  first multiple of 32 columns are stored row by row, so that a host compiler vectorises
+  every row's dot product (pmaddwd and the like), and the remaining columns, all of them
+  in a narrow matrix, column by column, so that they are multiplied into all rows at once.
+* ``interleaved`` (``--target cortex-m``): for microcontrollers. Unit by unit, the rows of
+  the gates computed together are interleaved in blocks of 4 columns, so that one
+  activation load serves several rows and, on cores with the DSP extension, SXTB16 +
+  SMLAD/SMLALD consume the words directly (see :func:`interleave`).
+
+Both hold the same integers and give the same bits (integer sums are exact), which the
+verification proves on every target. Nothing here knows C: :mod:`edgegru.codegen.context`
+turns these arrays into the templates' context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgegru.core.errors import EdgeGruError
+from edgegru.quant.activations import SIGMOID_TABLE
+
+LAYOUTS = ("rows", "interleaved")
+ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
+
+
+def row_block(n_columns: int) -> int:
+    """Columns of a matrix that the rows layout stores row by row: a multiple of ROW_BLOCK.
+
+    A host vectorises a row's dot product over whole vectors; the remaining columns (all of
+    them in a narrow matrix) are stored column by column and multiplied into all rows at once.
+    """
+    return n_columns - n_columns % ROW_BLOCK
+
+
+def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
+    """(G, H, K) rows -> rows layout: columns :m row by row, then the rest column by column.
+
+    Returns the flat array and its order in words, for the array's comment.
+    """
+    n_rows, n_columns = rows.shape[0] * rows.shape[1], rows.shape[2]
+    head = rows[..., :m].reshape(n_rows, m)
+    tail = rows[..., m:].reshape(n_rows, n_columns - m)
+    parts = [f"gate, unit, column for columns 0..{m - 1}"] if m else []
+    if tail.shape[1]:
+        parts.append("then " * bool(m) + f"column, gate, unit for columns {m}..{n_columns - 1}")
+    return np.concatenate([head.ravel(), tail.T.ravel()]), "; ".join(parts)
+
+
+def sigmoid_pairs() -> np.ndarray:
+    """The rows layout's table: entry k = T[k] | T[k + 1] << 16 for k = 0..255.
+
+    One 32-bit load then yields both ends of an interpolation, which lets a host vectorise
+    the lookup with one 32-bit gather (there is no 16-bit gather). T is 0..32767, so both
+    halves are non-negative.
+    """
+    table = SIGMOID_TABLE.astype(np.int64)
+    return table[:-1] | (table[1:] << 16)
+
+
+@dataclass
+class Interleaved:
+    """One matrix in the interleaved layout (see :func:`interleave`)."""
+
+    dsp: np.ndarray  # int32 words of the DSP kernels
+    portable: np.ndarray  # int32 words of the portable kernels
+    tail: np.ndarray  # int8: the last K % 4 columns, read by both
+
+
+def interleave(rows: np.ndarray, what: str = "weights") -> Interleaved:
+    """(G, H, K) int8 rows -> the interleaved layout, unit by unit (the dot kernels read it).
+
+    A unit's G·(K//4) words hold its blocks of 4 columns, the G rows of a block side by
+    side, one word per row; its G·(K%4) tail bytes the last columns of each row in turn,
+    in an int8 array of their own so that no unit needs padding. The words are int32: the
+    arrays are then aligned for word loads (LDM; ARMv6-M has no unaligned ones), and, being
+    values rather than bytes, mean the same on either byte order.
+
+    * portable: a row's columns 0, 2, 1, 3 in bits 0-7, 8-15, 16-23, 24-31, which is also
+      what SXTB16 and SXTB16 ROR #8 need to give the pairs (w0, w1) and (w2, w3);
+    * dsp: the same, except that rows 0 and 1 (r and z) share their two words, as the int16
+      halves 256·z[c] + r[c] of columns (0, 1) and (2, 3). SXTB16 gives the r pairs, SMLALD
+      sums 256·z·a + r·a, and z·a follows exactly. z = -128 with r < 0 does not fit a half:
+      such weights (never made by edgegru's quantiser, which stays within -127..127) are
+      refused.
+    """
+    gates, hidden, k = rows.shape
+    full = k // 4 * 4
+    columns = rows[:, :, :full].astype(np.int64).reshape(gates, hidden, -1, 4)  # gate, unit, block, column
+    portable = _pack_bytes(columns[..., [0, 2, 1, 3]])  # gate, unit, block
+    dsp = portable.copy()
+    if gates >= 2 and full:
+        halves = 256 * columns[1] + columns[0]  # 256·z + r: unit, block, column
+        if (halves < -32768).any():
+            raise EdgeGruError(
+                f"{what}: an int8 weight of -128 in the second row of a pair (gate z, or the odd unit's n); "
+                "the Cortex-M layout needs weights in -127..127"
+            )
+        halves &= 0xFFFF
+        dsp[0] = halves[..., 0] | halves[..., 1] << 16
+        dsp[1] = halves[..., 2] | halves[..., 3] << 16
+    tail = rows[:, :, full:].transpose(1, 0, 2).ravel().astype(np.int8)
+    return Interleaved(_int32_words(dsp), _int32_words(portable), tail)
+
+
+def _pack_bytes(values: np.ndarray) -> np.ndarray:
+    """int8 values along the last axis (4) -> the 32-bit pattern with them in bits 0-7, ..., 24-31."""
+    u = values & 0xFF
+    return u[..., 0] | u[..., 1] << 8 | u[..., 2] << 16 | u[..., 3] << 24
+
+
+def _int32_words(words: np.ndarray) -> np.ndarray:
+    """(gate, unit, block) 32-bit patterns -> the int32 values, in the order unit, block, gate."""
+    return np.ascontiguousarray(words.transpose(1, 2, 0)).astype(np.uint32).view(np.int32).ravel()
+
+
+def unit_pairs(rows: np.ndarray) -> np.ndarray:
+    """(H, K) rows of one gate -> (2, ceil(H/2), K): units 2i and 2i+1 side by side as two rows.
+
+    The kernels then treat a pair of units like the r and z rows of one (the SMLALD
+    pairing); a zero row completes an odd H, and its products are never used.
+    """
+    if rows.shape[0] % 2:
+        rows = np.concatenate([rows, np.zeros((1, rows.shape[1]), rows.dtype)])
+    return rows.reshape(-1, 2, rows.shape[1]).transpose(1, 0, 2)
