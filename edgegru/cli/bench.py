@@ -1,5 +1,5 @@
 """``edgegru bench``: time the generated C against torch and LiteRT on this machine, or count
-its instructions per step on Cortex-M cores.
+its instructions per step on Cortex-M cores, for random shapes or for the user's own model.
 
 The measuring is in :mod:`edgegru.targets.host_bench` and :mod:`edgegru.targets.cortex_m`;
 this module parses the options and prints the method next to each table.
@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from edgegru.cli.common import refuse_options_of_other_targets
+from edgegru.cli.common import load_any_model, refuse_options_of_other_targets, require_float
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS
 from edgegru.nn.model import MAX_SIZE
@@ -25,8 +25,10 @@ BENCH_OPTIONS = {
     "cc": ("host",),
     "cflags": ("host",),
     "no_xnnpack": ("host",),
+    "float": ("host",),
     "cpu": ("cortex-m",),
     "variant": ("cortex-m",),
+    "clock": ("cortex-m",),
 }
 BENCH_DEFAULTS = {
     "repeats": 7,
@@ -43,12 +45,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "bench",
         help="time the generated C against torch and LiteRT, or count Cortex-M instructions",
-        description="Time one step (batch 1, state carried) of random single-layer GRUs: "
-        "the generated C, torch.nn.GRU and the LiteRT interpreter. Method: docs/performance.md.",
-        epilog="examples:\n  edgegru bench\n  edgegru bench --shapes 6x32,128x128 --repeats 11\n"
+        description="Time one step (batch 1, state carried) of your model, or of random "
+        "single-layer GRUs: the generated C, torch.nn.GRU and the LiteRT interpreter; or count "
+        "the C's instructions per step on Cortex-M cores. A quantised MODEL times its C; a float "
+        "MODEL (or --float) adds torch and LiteRT on the float model. Method: docs/performance.md.",
+        epilog="examples:\n  edgegru bench\n  edgegru bench bm-int8.egru --float bm.egru\n"
+        "  edgegru bench --shapes 6x32,128x128 --repeats 11\n"
         "  edgegru bench --cflags=-O2 --no-xnnpack\n"
-        "  edgegru bench --target cortex-m --cpu cortex-m4,cortex-m0plus,cortex-m7",
+        "  edgegru bench --target cortex-m --cpu cortex-m4,cortex-m0plus,cortex-m7\n"
+        "  edgegru bench bm-int8.egru --target cortex-m --cpu cortex-m4 --clock 84",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL.egru",
+        help="your model, quantised or float (default: random models of --shapes)",
     )
     parser.add_argument(
         "--target", choices=sorted(RUNNERS), default="host", help="where to measure (default host)"
@@ -56,7 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--shapes",
         default=",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES),
-        help="comma-separated DxH (input x hidden) shapes (default %(default)s)",
+        help="comma-separated DxH (input x hidden) shapes of random models, when no MODEL is given "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--repeats",
@@ -74,7 +87,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--variant",
         choices=["reset_after", "reset_before"],
         default=BENCH_DEFAULTS["variant"],
-        help="GRU variant of the measured models (default %(default)s)",
+        help="GRU variant of the random models (default %(default)s)",
+    )
+    cortex.add_argument(
+        "--clock",
+        type=float,
+        metavar="MHZ",
+        help="with MODEL: the core clock for the µs estimate (default: each core's example part, printed)",
     )
     host = parser.add_argument_group("host target")
     host.add_argument(
@@ -91,11 +110,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(default '%(default)s'; write a single flag as --cflags=-O2)",
     )
     host.add_argument("--no-xnnpack", action="store_true", help="run LiteRT without its XNNPACK delegate")
+    host.add_argument(
+        "--float",
+        metavar="FLOAT.egru",
+        help="with a quantised MODEL: the float model it came from, for torch and LiteRT",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     refuse_options_of_other_targets(args, BENCH_OPTIONS, BENCH_DEFAULTS)
+    if args.model is not None:
+        for flag, given in (
+            ("--shapes", args.shapes != ",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES)),
+            ("--variant", args.variant != BENCH_DEFAULTS["variant"]),
+        ):
+            if given:
+                raise EdgeGruError(f"{flag} shapes the random models; MODEL {args.model} was given")
+    else:
+        for flag, value in (("--float", args.float), ("--clock", args.clock)):
+            if value is not None:
+                raise EdgeGruError(f"{flag} applies with a MODEL, and none was given")
+    if args.clock is not None and not args.clock > 0:
+        raise EdgeGruError(f"--clock {args.clock:g}: expected a positive number of MHz")
     return RUNNERS[args.target](args)
 
 
@@ -116,8 +153,10 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
 
 
 def _run_host(args: argparse.Namespace) -> int:
-    shapes = parse_shapes(args.shapes)
     cflags = args.cflags.split()
+    if args.model is not None:
+        return _run_host_model(args, cflags)
+    shapes = parse_shapes(args.shapes)
     rows = bench_host(
         shapes,
         repeats=args.repeats,
@@ -127,14 +166,55 @@ def _run_host(args: argparse.Namespace) -> int:
         xnnpack=not args.no_xnnpack,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
-    litert = "with XNNPACK (default resolver)" if not args.no_xnnpack else "without XNNPACK"
     print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}; rows layout, int16 state, no head")
-    print("torch: nn.GRU float32, set_num_threads(1), inference_mode, one call per step")
-    print(f"LiteRT: float32 step model, num_threads=1, {litert}; set_tensor x, h0 + invoke")
-    print("        + get_tensor h0_next, y per step")
-    print(f"median of {args.repeats} runs of >= {args.min_time} s each\n")
+    _print_method(args)
     print(format_table(rows))
     return 0
+
+
+def _run_host_model(args: argparse.Namespace, cflags: list[str]) -> int:
+    """The user's model: its C, and torch and LiteRT when a float model is at hand."""
+    from edgegru.nn.model import Model
+    from edgegru.targets.host_bench import bench_user_model
+
+    given = load_any_model(args.model)
+    model = given if isinstance(given, Model) else None
+    qm = None if isinstance(given, Model) else given
+    if args.float is not None:
+        if model is not None:
+            raise EdgeGruError(f"--float: MODEL {args.model} is already a float model")
+        model = require_float(args.float, "--float")
+    row = bench_user_model(
+        qm,
+        model,
+        repeats=args.repeats,
+        min_time=args.min_time,
+        cc=args.cc,
+        cflags=cflags,
+        xnnpack=not args.no_xnnpack,
+    )
+    if qm is None:
+        where = f"{args.model} quantised here (int16 state, calibrated on the bench's random inputs)"
+    else:
+        where = args.model
+    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}; rows layout, of {where}")
+    if model is None:
+        print("torch, LiteRT: not timed, they run the float model: give it with --float FLOAT.egru")
+    else:
+        print(f"float model: {args.float or args.model} ({model.describe()})")
+    _print_method(args)
+    print(format_table([row]))
+    return 0
+
+
+def _print_method(args: argparse.Namespace) -> None:
+    """How torch and LiteRT are timed, and how the figures are summarised."""
+    litert = "with XNNPACK (default resolver)" if not args.no_xnnpack else "without XNNPACK"
+    print("torch: nn.GRU float32 per layer (reset_after only) + nn.Linear head, set_num_threads(1),")
+    print("       inference_mode, one call per step")
+    print(f"LiteRT: float32 step model, num_threads=1, {litert}; set_tensor x, h<k> + invoke")
+    print("        + get_tensor h<k>_next, y per step")
+    print(f"median of {args.repeats} runs of >= {args.min_time} s each\n")
 
 
 def _run_cortex_m(args: argparse.Namespace) -> int:
@@ -143,6 +223,8 @@ def _run_cortex_m(args: argparse.Namespace) -> int:
     from edgegru.targets.cortex_m.tables import footprint_rows, function_table, instruction_table
 
     cpus = [require_countable(c.strip()).cpu for c in args.cpu.split(",")]  # before any output
+    if args.model is not None:
+        return _run_cortex_m_model(args, cpus)
     shapes = tuple(parse_shapes(args.shapes))
     print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
     print(f"1 layer, {args.variant}, int16 state, no head; arm-none-eabi-gcc -O2; MACs = 3·H·(D+H);")
@@ -157,6 +239,31 @@ def _run_cortex_m(args: argparse.Namespace) -> int:
     print(f"footprint in bytes at -Os, 1 layer with a 4-class head, {args.variant}; targets: flash <=")
     print("int8 weights + other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")
     print(footprint_rows(cpus, shapes, args.variant))
+    return 0
+
+
+def _run_cortex_m_model(args: argparse.Namespace, cpus: list[str]) -> int:
+    """The user's quantised model on each core: instructions, a cycle estimate, footprint."""
+    from edgegru.cli.common import require_quantised
+    from edgegru.targets.cortex_m.instructions import InstructionCount
+    from edgegru.targets.cortex_m.tables import function_table, model_footprint_rows, model_instruction_table
+
+    qm = require_quantised(args.model, "bench --target cortex-m")
+    print(f"{args.model}: {qm.describe()}")
+    print("instructions per step of <prefix>_step, counted under unicorn (K and 2K steps, same ELF);")
+    print("arm-none-eabi-gcc -O2; MACs = 3·H·(D+H) per layer + the head's")
+    print("cycles/step >= : an ESTIMATE, a lower bound: instructions / the most a core retires per")
+    print("cycle (1; 2 for the dual-issue Cortex-M7), zero wait states; flash wait states, loads and")
+    print("taken branches add cycles. µs at --clock, or at the example part's maximum clock shown")
+    counts: list[tuple[str, InstructionCount]] = []
+    print(model_instruction_table(qm, cpus, args.clock, counts))
+    print()
+    print("instructions per unit outside the kernels, by innermost (inlined) function; the largest first")
+    print(function_table(counts))
+    print()
+    print("footprint in bytes at -Os; targets: flash <= int8 weights + other constants + 2 KB less the")
+    print("activation table; RAM <= state + 6·H + 512")
+    print(model_footprint_rows(qm, cpus))
     return 0
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from edgegru.core.errors import EdgeGruError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from edgegru.data import Dataset
     from edgegru.nn.model import Model
     from edgegru.quant.qmodel import QuantizedModel
@@ -101,6 +103,40 @@ def load_data(
     train = load_dataset(args.data, class_names=class_names)
     test = load_dataset(args.test, class_names=train.class_names) if args.test else None
     return train, test
+
+
+def add_stimulus_args(p: argparse.ArgumentParser, sequences: int, steps: int) -> None:
+    """The inputs of a bit-exactness check: a data file (the data arguments) or random
+    sequences shaped by --sequences, --steps and --seed."""
+    p.add_argument(
+        "--sequences",
+        type=int,
+        default=sequences,
+        help=f"random sequences when no data is given (default {sequences})",
+    )
+    p.add_argument("--steps", type=int, default=steps, help=f"steps per random sequence (default {steps})")
+    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random sequences (default 0)")
+    add_data_args(p, "input", required=False)
+
+
+def stimulus(args: argparse.Namespace, qm: QuantizedModel, sequences: int, steps: int) -> np.ndarray:
+    """The inputs (N, T, D) that :func:`add_stimulus_args` asked for: the data file's sequences
+    as floats (which exercise the on-device quantisation too), or random int8 ones.
+    ``sequences`` and ``steps`` are the defaults given to add_stimulus_args."""
+    import numpy as np
+
+    from edgegru.targets.verify import random_stimulus
+
+    data, _ = load_data(args)
+    if data is None:
+        if args.sequences < 1 or args.steps < 1:
+            raise EdgeGruError("--sequences and --steps must be >= 1")
+        return random_stimulus(qm, args.sequences, args.steps, args.seed)
+    if (args.sequences, args.steps) != (sequences, steps):
+        raise EdgeGruError("--sequences and --steps shape the random input; with data they do not apply")
+    if data.input_size != qm.input_size:
+        raise EdgeGruError(f"input data has {data.input_size} channels, the model expects {qm.input_size}")
+    return data.x.astype(np.float32)
 
 
 # ---- model files ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgegru.cli.common import (
     add_data_args,
@@ -14,17 +15,21 @@ from edgegru.cli.common import (
     require_quantised,
     seed_value,
 )
-from edgegru.core.errors import EdgeGruError
+from edgegru.core.errors import EdgeGruError, quote
+
+if TYPE_CHECKING:
+    from edgegru.codegen.arduino import Recording
+    from edgegru.quant.qmodel import QuantizedModel
 
 # Options of `export` and the targets they apply to; naming one for another target is an error
 # rather than silently ignored.
 EXPORT_OPTIONS = {
-    "prefix": ("c99", "cortex-m"),
+    "prefix": ("c99", "cortex-m", "arduino"),
     "cpu": ("cortex-m",),
     "kind": ("tflite",),
     "steps": ("tflite",),
     "dtype": ("tflite",),
-    "data": ("tflite",),
+    "data": ("tflite", "arduino"),
     "builtin": ("tflite",),
     "series": ("tflite",),
     "flash_budget": ("cortex-m",),
@@ -40,13 +45,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "generate C for a microcontroller, or write a TFLite or ONNX model",
         "  edgegru export bm-int8.egru --target cortex-m --cpu cortex-m4 -o bm_c/\n"
         "  edgegru export bm-int8.egru --target c99 --prefix motion -o motion_c/\n"
+        "  edgegru export bm-int8.egru --target arduino --test BasicMotions_TEST.ts -o bm_arduino/\n"
         "  edgegru export bm.egru --target tflite -o bm.tflite\n"
         "  edgegru export bm.egru --target tflite --dtype int8 BasicMotions_TRAIN.ts -o bm-int8.tflite\n"
         "  edgegru export bm.egru --target onnx -o bm.onnx",
     )
-    p.add_argument("model", help="quantised model (c99, cortex-m) or float model (tflite, onnx)")
-    p.add_argument("--target", required=True, choices=["c99", "cortex-m", "tflite", "onnx"])
-    p.add_argument("-o", "--output", required=True, help="directory (C) or file (tflite, onnx)")
+    p.add_argument("model", help="quantised model (c99, cortex-m, arduino) or float model (tflite, onnx)")
+    p.add_argument("--target", required=True, choices=["c99", "cortex-m", "arduino", "tflite", "onnx"])
+    p.add_argument("-o", "--output", required=True, help="directory (C, arduino) or file (tflite, onnx)")
     p.add_argument(
         "--prefix", default=EXPORT_DEFAULTS["prefix"], help="C symbol and file prefix (default model)"
     )
@@ -77,7 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM"
     )
-    add_data_args(p, "TFLite int8 calibration", required=False)
+    add_data_args(p, "TFLite int8 calibration, or the arduino example's recorded sequence", required=False)
     p.add_argument("--seed", type=seed_value, default=0, help=argparse.SUPPRESS)
     return p
 
@@ -86,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_options_of_other_targets(args, EXPORT_OPTIONS, EXPORT_DEFAULTS)
     if args.target in ("c99", "cortex-m"):
         return _export_c(args)
+    if args.target == "arduino":
+        return _export_arduino(args)
     model = require_float(args.model, f"--target {args.target}")
     if args.target == "onnx":
         from edgegru.onnx.exporter import export_onnx
@@ -142,3 +150,35 @@ def _export_c(args: argparse.Namespace) -> int:
         f"int8 weights, {result.const_bytes} bytes of biases, multipliers and tables ({layout} layout)"
     )
     return 0
+
+
+def _export_arduino(args: argparse.Namespace) -> int:
+    from edgegru.codegen.arduino import export_arduino, sketch_name
+
+    qm = require_quantised(args.model, "--target arduino")
+    recording = _recording(args.test or args.data, qm)
+    result = export_arduino(qm, args.output, args.prefix, recording, {"target": "arduino"})
+    sketch = sketch_name(args.prefix)
+    played = f"replays {quote(recording.origin)}" if recording else "feeds a placeholder (no data given)"
+    print(
+        f"wrote an Arduino library to {result.directory}: library.properties, library.json, "
+        f"src/{args.prefix}.c/.h, examples/{sketch}/{sketch}.ino, which {played}"
+    )
+    return 0
+
+
+def _recording(path: str | None, qm: QuantizedModel) -> Recording | None:
+    """The first sequence of the data file at ``path`` for the Arduino example, or None."""
+    from edgegru.codegen.arduino import Recording
+    from edgegru.data import load_dataset
+
+    if path is None:
+        return None
+    names = qm.head.class_names if qm.head is not None else None
+    ds = load_dataset(path, class_names=names)
+    if ds.input_size != qm.input_size:
+        raise EdgeGruError(f"{path}: {ds.input_size} channels, the model takes {qm.input_size}")
+    origin = f"{Path(path).name}, sequence 0 of {ds.n}"
+    if ds.class_names is not None:
+        origin += f", labelled {ds.class_names[int(ds.y[0])]}"
+    return Recording(ds.x[0, : int(ds.lengths[0])], origin)

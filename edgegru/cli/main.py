@@ -16,12 +16,24 @@ import argparse
 import sys
 from types import ModuleType
 
-from edgegru.cli import bench, demo, export, import_model, info, pi, quantize, run, train, verify
+from edgegru.cli import bench, demo, example, export, import_model, info, pi, quantize, run, train, verify
 from edgegru.core.errors import EdgeGruError, run_reporting
 from edgegru.core.version import __version__
 
 # In the order `edgegru --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (demo, train, quantize, export, verify, run, import_model, info, pi, bench)
+COMMANDS: tuple[ModuleType, ...] = (
+    demo,
+    train,
+    quantize,
+    export,
+    verify,
+    run,
+    import_model,
+    info,
+    pi,
+    bench,
+    example,
+)
 
 # The top-level modules of each optional dependency group in pyproject.toml.
 EXTRAS = {

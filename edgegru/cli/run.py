@@ -1,19 +1,31 @@
-"""``edgegru run`` and ``python -m edgegru.runtime``: stream CSV rows through a step .tflite model.
+"""``edgegru run`` and ``python -m edgegru.runtime``: stream inputs through a step .tflite model.
+
+The input is either bare step rows (one time step per CSV line, as a sensor sends them) or
+a file in a training format (``.ts``, long ``.csv``, ``.npz``: docs/data.md), whose
+sequences are streamed one after another with the state reset between them, so that the
+files a model was trained and tested on can be run as they are.
 
 Both run on a Raspberry Pi where only NumPy and a TFLite interpreter may be installed
 (``python -m edgegru.runtime`` even without Jinja2), so this module imports nothing of
 edgegru but :mod:`edgegru.tflite.stream` and the error reporting: no torch, no exporter.
+The data readers (NumPy only) are imported when a training format is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from edgegru.core.errors import EdgeGruError, run_reporting
-from edgegru.tflite.stream import StreamingModel, stream_lines
+from edgegru.tflite.stream import MAX_LINE_CHARS, StreamingModel, stream_lines
+
+if TYPE_CHECKING:
+    from edgegru.data import Dataset
 
 RUNTIME_PROG = "python -m edgegru.runtime"
 
@@ -23,32 +35,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         default="-",
-        metavar="FILE.csv",
-        help="one time step per line, D comma-separated numbers; '-' (default) reads stdin",
+        metavar="FILE",
+        help="step rows (one time step per line, D comma-separated numbers; '-', the default, "
+        "reads stdin), or a .ts, long .csv (sequence,step,...) or .npz file of sequences",
+    )
+    parser.add_argument(
+        "--sequence",
+        type=int,
+        metavar="N",
+        help="with a file of sequences: run only its sequence N (from 0); default all of them, "
+        "the state reset before each",
     )
     parser.add_argument(
         "--on-bad-line",
         choices=("skip", "stop"),
-        default="skip",
-        help="a malformed line is reported and skipped (default) or stops the run",
+        help="step rows: a malformed line is reported and skipped (default) or stops the run",
     )
     parser.add_argument(
         "--latency",
         action="store_true",
         help="report the step latency at the end: count, median, p90, p99 (within 1%%), min, mean, max",
     )
-    parser.add_argument("--reset-on-blank", action="store_true", help="a blank line resets the hidden state")
+    parser.add_argument(
+        "--reset-on-blank", action="store_true", help="step rows: a blank line resets the hidden state"
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "run",
-        help="stream CSV rows through an edgegru step .tflite model",
+        help="stream CSV rows or a data file's sequences through an edgegru step .tflite model",
         description="Stream CSV rows (one time step per line) through an edgegru step "
         ".tflite model and print each step's output as soon as its line arrives. "
-        "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise.",
+        "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise. "
+        "A .ts, long .csv or .npz --input is run sequence by sequence, the state reset before "
+        "each; its lines are 'SEQUENCE,STEP,CLASS,SCORES...' (or 'SEQUENCE,STEP,VALUES...'), "
+        "and a classifier's last-step classes are scored against the file's labels on stderr.",
         epilog="examples:\n"
         "  edgegru run bm.tflite --input steps.csv --latency\n"
+        "  edgegru run bm.tflite --input BasicMotions_TEST.ts --sequence 0\n"
         "  sensor_reader | edgegru run bm-int8.tflite --on-bad-line stop\n"
         f"  {RUNTIME_PROG} bm.tflite --input steps.csv   # on a Pi without torch",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,9 +85,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """0 when the stream ended, 1 when a bad line stopped it, 130 on Ctrl-C."""
     model = StreamingModel(args.model)
-    source = _open_input(args.input)
+    source: TextIO | None = None
+    emit: Callable[[], int]
+    if args.input != "-" and holds_sequences(args.input):
+        for flag, given in (("--on-bad-line", args.on_bad_line), ("--reset-on-blank", args.reset_on_blank)):
+            if given:
+                raise EdgeGruError(
+                    f"{flag} applies to step rows; --input {args.input} holds sequences, "
+                    "checked whole and reset between"
+                )
+        dataset, indices = _chosen_sequences(args.input, args.sequence, model.input_size)
+        emit = functools.partial(print_sequences, model, dataset, indices)
+    else:
+        if args.sequence is not None:
+            raise EdgeGruError(
+                f"--sequence applies to a .ts, .npz or long .csv (sequence,step,...) --input, "
+                f"not to step rows ({'stdin' if args.input == '-' else args.input})"
+            )
+        source = _open_input(args.input)
+        stop = args.on_bad_line == "stop"
+        emit = functools.partial(print_outputs, model, source, stop, args.reset_on_blank)
     try:
-        status = print_outputs(model, source, args.on_bad_line == "stop", args.reset_on_blank)
+        status = emit()
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:
@@ -71,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 0
     finally:
-        if source is not sys.stdin:
+        if source is not None and source is not sys.stdin:
             source.close()
     if args.latency:
         print(model.latency.report(), file=sys.stderr)
@@ -95,6 +139,64 @@ def print_outputs(model: StreamingModel, source: TextIO, stop: bool, reset_on_bl
     return 0
 
 
+def print_sequences(model: StreamingModel, dataset: Dataset, indices: range) -> int:
+    """Print ``SEQUENCE,STEP,OUTPUT`` for every valid step of each chosen sequence, the state
+    reset before each; then, for a classifier and a file with class labels, how many
+    sequences end (at their last valid step, where training reads them) on their label."""
+    scored = model.class_names is not None and dataset.class_names is not None
+    hits = 0
+    for i in indices:
+        model.reset()
+        y = None
+        for t in range(int(dataset.lengths[i])):
+            y = model.step(dataset.x[i, t])
+            print(f"{i},{t},{model.format_output(y)}", flush=True)
+        if scored and y is not None:
+            hits += model.class_names[int(y.argmax())] == dataset.class_names[int(dataset.y[i])]
+    if scored:
+        print(
+            f"{hits} of {len(indices)} sequence(s) end on their label ({hits / len(indices):.1%})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def holds_sequences(name: str) -> bool:
+    """Whether ``--input`` names a training-format file rather than step rows: a .ts or .npz
+    file, or a .csv whose header has the long layout's ``sequence`` and ``step`` columns."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".ts", ".npz"):
+        return True
+    if suffix != ".csv":
+        return False
+    try:
+        with open(name, encoding="utf-8", errors="replace") as file:
+            header = {field.strip().lower() for field in file.readline(MAX_LINE_CHARS).split(",")}
+    except FileNotFoundError:
+        raise EdgeGruError(f"{name}: no such file") from None  # before any option is judged
+    except OSError:
+        return False  # reported by _open_input, as for any step-row file
+    return {"sequence", "step"} <= header
+
+
+def _chosen_sequences(name: str, sequence: int | None, input_size: int) -> tuple[Dataset, range]:
+    """The file's sequences, checked against the model, and the indices --sequence picks."""
+    from edgegru.data import load_dataset
+
+    dataset = load_dataset(name)
+    if dataset.input_size != input_size:
+        raise EdgeGruError(
+            f"--input {name}: {dataset.input_size} channel(s) per step, the model takes {input_size}"
+        )
+    if sequence is None:
+        return dataset, range(dataset.n)
+    if not 0 <= sequence < dataset.n:
+        raise EdgeGruError(
+            f"--sequence {sequence}: --input {name} has {dataset.n} sequences, numbered 0 to {dataset.n - 1}"
+        )
+    return dataset, range(sequence, sequence + 1)
+
+
 def _open_input(name: str) -> TextIO:
     if name == "-":
         if hasattr(sys.stdin, "reconfigure"):
@@ -112,7 +214,7 @@ def runtime_main(argv: list[str] | None = None) -> int:
     """``python -m edgegru.runtime``: the ``run`` command without the rest of the CLI."""
     parser = argparse.ArgumentParser(
         prog=RUNTIME_PROG,
-        description="Stream CSV rows through an edgegru step .tflite model.",
+        description="Stream CSV rows, or a data file's sequences, through an edgegru step .tflite model.",
     )
     add_arguments(parser)
     return run_reporting(run, parser.parse_args(argv), RUNTIME_PROG)

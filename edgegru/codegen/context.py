@@ -12,6 +12,7 @@ name their own sizes K and H (an enum), which the product calls use.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import get_args
@@ -178,6 +179,17 @@ class StandIns:
 
 
 @dataclass(frozen=True)
+class Window:
+    """How the model was trained to be read: from a reset state, the output after the last
+    step of a sequence of ``min_length``..``max_length`` steps (``<P>_SEQUENCE_LENGTH`` is the
+    longest), or (``stream``) after every step without resets."""
+
+    readout: str
+    min_length: int
+    max_length: int
+
+
+@dataclass(frozen=True)
 class ModelContext:
     """What every template reads."""
 
@@ -200,6 +212,10 @@ class ModelContext:
     output_scale_c: str
     input_zero_point: int
     input_scale_text: str
+    input_scale_c: str
+    model_hash: str
+    window: Window | None  # None: the model's metadata does not say
+    channel_names: list[FileText]  # empty: the data had none
     sigmoid_table: str
     input_scale_mul: str
     input_offset: str
@@ -460,10 +476,15 @@ def _enumerated(field: str, value: object, choices: Collection[str]) -> str:
     raise EdgeGruError(f"{field} {quote(value)}: expected one of {', '.join(choices)}")
 
 
+def _training_metadata(qm: QuantizedModel) -> dict:
+    """The float model's metadata as quantize kept it (``source_model``), or {}."""
+    origin = qm.metadata.get("source_model") if isinstance(qm.metadata, dict) else None
+    return origin if isinstance(origin, dict) else {}
+
+
 def _source(qm: QuantizedModel) -> FileText:
     """The float model's ``source`` metadata as its file has it, or "unknown"."""
-    origin = qm.metadata.get("source_model") if isinstance(qm.metadata, dict) else None
-    source = origin.get("source") if isinstance(origin, dict) else None
+    source = _training_metadata(qm).get("source")
     return FileText("unknown" if source is None else str(source))
 
 
@@ -504,6 +525,69 @@ def _head(qm: QuantizedModel, P: str) -> Head | None:
         f"{head.logit_scale:.9g}",
         _class_names(head) if kind == "classification" else [],
     )
+
+
+READOUTS = ("window", "stream")
+MAX_WINDOW = 2**31 - 1  # a length the header prints as a C int constant
+
+
+def model_hash(qm: QuantizedModel) -> str:
+    """The first 16 hex digits of the SHA-256 of everything the C computes with: the variant,
+    the state width, the input's and the head's scales, and every integer array (its name,
+    type, shape and little-endian bytes), so a firmware can log which model it runs."""
+    digest = hashlib.sha256()
+    head = qm.head
+    scalars = [qm.variant, qm.state_bits, repr(float(qm.input.scale)), qm.input.zero_point]
+    if head is not None:
+        scalars += [head.kind, repr(float(head.weight_scale))]
+    digest.update(repr(scalars).encode())
+    arrays = {"input.scale_mul": qm.input.scale_mul, "input.offset": qm.input.offset}
+    for k, layer in enumerate(qm.layers):
+        arrays.update({f"layer{k}.{name}": getattr(layer, name) for name in layer.ARRAYS})
+    if head is not None:
+        arrays.update({"head.weight": head.weight, "head.bias": head.bias})
+    for name, array in arrays.items():
+        values = np.ascontiguousarray(array, dtype=np.asarray(array).dtype.newbyteorder("<"))
+        digest.update(f"{name} {values.dtype.str} {values.shape}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _length(value: object, field: str) -> int:
+    """A recorded sequence length, which the header prints as a C constant."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW:
+        raise EdgeGruError(f"model metadata {field} {quote(value)}: expected an integer in 1..{MAX_WINDOW}")
+    return value
+
+
+def training_window(qm: QuantizedModel) -> Window | None:
+    """The sequence lengths and readout recorded at training (``sequence`` in the float
+    model's metadata), checked, since they come from a file."""
+    sequence = _training_metadata(qm).get("sequence")
+    if sequence is None:
+        return None
+    if not isinstance(sequence, dict):
+        raise EdgeGruError(f"model metadata sequence {quote(sequence)}: expected a JSON object")
+    readout = _enumerated("model metadata sequence readout", sequence.get("readout"), READOUTS)
+    low = _length(sequence.get("min_length"), "sequence min_length")
+    high = _length(sequence.get("max_length"), "sequence max_length")
+    if low > high:
+        raise EdgeGruError(f"model metadata sequence: min_length {low} exceeds max_length {high}")
+    return Window(readout, low, high)
+
+
+def _channel_names(qm: QuantizedModel) -> list[FileText]:
+    """The input channels' names in order, as the training data had them, or []."""
+    names = _training_metadata(qm).get("channel_names")
+    if names is None:
+        return []
+    if (
+        not isinstance(names, list)
+        or len(names) != qm.input_size
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise EdgeGruError(f"model metadata channel_names: expected a list of {qm.input_size} strings")
+    return [FileText(name) for name in names]
 
 
 FLOAT_OUTPUT_DOC = {
@@ -553,6 +637,10 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
         output_scale_c=f"{float(np.float32(qm.head.logit_scale if qm.head else 2.0**-15))!r}f",
         input_zero_point=qm.input.zero_point,
         input_scale_text=f"{qm.input.scale:.9g}",
+        input_scale_c=f"{float(np.float32(qm.input.scale))!r}f",
+        model_hash=model_hash(qm),
+        window=training_window(qm),
+        channel_names=_channel_names(qm),
         sigmoid_table=format_values(table, 12 if layout == "interleaved" else 8),
         input_scale_mul=format_floats(qm.input.scale_mul),
         input_offset=format_floats(qm.input.offset),

@@ -1,6 +1,7 @@
 """Write generated C to a directory, all or nothing.
 
-Files are rendered into a temporary directory beside the destination, which is
+Every C export also holds a CMakeLists.txt that builds the model as a static library
+(:mod:`edgegru.codegen.cmake`). Files are rendered into a temporary directory beside the destination, which is
 swapped into place only when everything is written (:func:`edgegru.core.atomic.atomic_directory`),
 so an interrupted or failed export never leaves half a model behind and never loses the
 previous export. An existing destination is replaced only if it holds nothing but a
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgegru.codegen.cmake import CMAKE_LISTS, cmake_lists
+from edgegru.codegen.context import model_hash
 from edgegru.codegen.render import Rendered, render
 from edgegru.core.atomic import atomic_directory, check_output_path
 from edgegru.core.errors import EdgeGruError
@@ -67,20 +70,36 @@ def export_c(
     report: dict[str, Any] | None = None,
     measure: Callable[[Path, Rendered], dict[str, Any]] | None = None,
 ) -> CExport:
-    """Render the model into ``out_dir`` atomically.
+    """Render the model, with a CMakeLists.txt that builds it as a library, into ``out_dir``
+    atomically.
 
     ``measure``, when given, is called with the finished temporary directory and what was
     rendered into it, before it is moved into place: the footprint check compiles and
     sizes those very files (so the model is rendered once), may refuse the export by
     raising, and returns what it adds to the report.
     """
-    out_dir = Path(out_dir)
     rendered = render(qm, prefix, layout)
+    rendered.files[CMAKE_LISTS] = cmake_lists(prefix, rendered.files)
+    return write_export(qm, Path(out_dir), rendered, prefix, layout, report, measure)
+
+
+def write_export(
+    qm: QuantizedModel,
+    out_dir: Path,
+    rendered: Rendered,
+    prefix: str,
+    layout: str,
+    report: dict[str, Any] | None = None,
+    measure: Callable[[Path, Rendered], dict[str, Any]] | None = None,
+) -> CExport:
+    """Write ``rendered`` and ``<prefix>_footprint.json`` into ``out_dir`` all or nothing
+    (``measure``: see :func:`export_c`); the C export and the Arduino library share this."""
     report_name = REPORT_NAME.format(prefix=prefix)
-    names = {*rendered.files, report_name}
+    names = {name.split("/")[0] for name in rendered.files} | {report_name}
     _check_destination(out_dir, names)
     full_report = {
         "model": qm.describe(),
+        "model_hash": model_hash(qm),
         "layout": layout,
         "weight_bytes": rendered.weight_bytes,
         "const_bytes": rendered.const_bytes,

@@ -33,9 +33,12 @@ class Rendered:
     const_bytes: int
 
     def write(self, directory: Path) -> None:
-        """Write every file into ``directory`` (which must exist)."""
+        """Write every file into ``directory`` (which must exist); a name with a ``/`` goes
+        into the subdirectory it names (the Arduino library's ``src/``)."""
         for name, text in self.files.items():
-            (directory / name).write_text(text)
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
 
 
 def environment() -> jinja2.Environment:
@@ -53,7 +56,8 @@ def environment() -> jinja2.Environment:
 
 
 def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
-    """Render ``<prefix>.h``, ``<prefix>.c`` and ``<prefix>_weights.h``."""
+    """Render ``<prefix>.h``, ``<prefix>.c`` and ``<prefix>_weights.h``, and for a classifier
+    ``<prefix>_probabilities.c`` (the optional softmax, apart so that it costs nothing unused)."""
     check_prefix(prefix)
     if layout not in LAYOUTS:
         raise EdgeGruError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
@@ -61,11 +65,14 @@ def render(qm: QuantizedModel, prefix: str, layout: str) -> Rendered:
     values = {f.name: getattr(context, f.name) for f in fields(context)}
     env = environment()
     files = {}
-    for template, name in (
+    templates = [
         ("model.h.j2", f"{prefix}.h"),
         (f"model_{layout}.c.j2", f"{prefix}.c"),
         (f"weights_{layout}.h.j2", f"{prefix}_weights.h"),
-    ):
+    ]
+    if context.head is not None and context.head.kind == "classification":
+        templates.append(("probabilities.c.j2", f"{prefix}_probabilities.c"))
+    for template, name in templates:
         files[name] = env.get_template(template).render(**values, filename=name)
     return Rendered(files, context.weight_bytes, context.const_bytes)
 

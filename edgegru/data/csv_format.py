@@ -8,7 +8,8 @@ export produces. The columns are found by name, in any order:
 * ``step``: 0, 1, 2, ... within each sequence, which catches dropped or shuffled rows;
 * ``label`` (classification) or one or more ``target...`` columns (regression),
   given on a sequence's first row and on later rows either repeated exactly or empty;
-* every other column is an input channel, in header order.
+* every other column is an input channel, in header order, named by its header
+  (the names travel with a trained model into the generated C header).
 
 A record is one line: a quoted field cannot span lines, so that every row, and every
 message about it, has one line number. See docs/data.md for an example.
@@ -135,7 +136,8 @@ def load_csv(path: Path, task: str | None, class_names: list[str] | None) -> Dat
         names = None
     else:
         y, names = encode_classes([lab[0] for lab in labels], places, None, class_names)
-    return Dataset(x=x, lengths=lengths, y=y, task=task, class_names=names, source=name)
+    channels = [header[c] for c in columns.channels]
+    return Dataset(x, lengths, y, task, names, name, channel_names=channels)
 
 
 def _fields(line: str, where: str) -> list[str]:

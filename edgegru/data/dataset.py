@@ -33,7 +33,8 @@ class Dataset:
 
     ``x`` is (N, T_max, D) float32, zero after each sequence's length; ``lengths`` is
     (N,) int64; ``y`` is (N,) int64 class indices for classification or (N, C)
-    float32 targets for regression. ``class_names[i]`` names class index ``i``.
+    float32 targets for regression. ``class_names[i]`` names class index ``i``;
+    ``channel_names[d]`` input channel ``d``, when the file names its channels.
     """
 
     x: np.ndarray
@@ -42,6 +43,7 @@ class Dataset:
     task: str
     class_names: list[str] | None
     source: str
+    channel_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float32)
@@ -59,7 +61,9 @@ class Dataset:
             raise EdgeGruError(f"{where}: task {self.task!r}, expected one of {TASKS}")
         if self.x.ndim != 3 or self.x.shape[0] == 0 or self.x.shape[1] == 0:
             raise EdgeGruError(f"{where}: x has shape {self.x.shape}, expected (N>0, T>0, D)")
-        n, t_max, _ = self.x.shape
+        n, t_max, dims = self.x.shape
+        if self.channel_names is not None and len(self.channel_names) != dims:
+            raise EdgeGruError(f"{where}: {len(self.channel_names)} channel names for {dims} channels")
         if self.lengths.shape != (n,):
             raise EdgeGruError(f"{where}: lengths has shape {self.lengths.shape}, expected ({n},)")
         if self.lengths.min() < 1 or self.lengths.max() > t_max:
@@ -108,6 +112,7 @@ class Dataset:
             task=self.task,
             class_names=self.class_names,
             source=self.source,
+            channel_names=self.channel_names,
         )
 
     def split(self, fraction: float, seed: int) -> tuple[Dataset, Dataset]:

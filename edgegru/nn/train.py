@@ -24,6 +24,7 @@ from tqdm import tqdm
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
 from edgegru.data.dataset import valid_mask
+from edgegru.data.limits import MAX_LABEL_CHARS
 from edgegru.nn.model import MAX_SIZE, VARIANTS, Model
 from edgegru.nn.torch_bridge import TorchGRU
 
@@ -202,7 +203,16 @@ def train(
         "task": ds.task,
         "train_config": asdict(config),
         "train_metrics": metrics,
+        # how the output was read in training: from a reset state, after a sequence's last step
+        "sequence": {
+            "readout": "window",
+            "min_length": int(ds.lengths.min()),
+            "max_length": int(ds.lengths.max()),
+        },
     }
+    if ds.channel_names is not None:
+        # cut as class labels are capped, so that 512 names stay far inside the file's metadata cap
+        meta["channel_names"] = [name[:MAX_LABEL_CHARS] for name in ds.channel_names]
     model = net.to_model(
         "classification" if task.classification else "regression",
         ds.class_names,

@@ -17,7 +17,10 @@ Every figure is the median over repeats of (time of a run of steps) / steps,
 where the number of steps doubles until one run lasts ``min_time``. Before it is
 timed, the very C build (same compiler, same flags) is checked bit for bit
 against the integer reference, so the speed reported is that of correct code.
-Method and results: docs/performance.md.
+
+:func:`bench_user_model` times a user's model the same three ways: the C of its
+quantised model, and torch and LiteRT on its float model (every layer and the head),
+whichever of the two models is given. Method and results: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -61,21 +64,24 @@ VERIFY_SEQUENCES, VERIFY_STEPS = 6, 64
 
 @dataclass(frozen=True)
 class Row:
-    """Microseconds per step of one shape, three ways."""
+    """Microseconds per step of one model, three ways; None where a way was not timed."""
 
-    input_size: int
-    hidden_size: int
-    c_us: float
-    torch_us: float
-    litert_us: float
-
-    @property
-    def torch_ratio(self) -> float:
-        return self.torch_us / self.c_us
+    model: str  # "D -> H" for a random shape, the model's description for a user's model
+    c_us: float | None
+    torch_us: float | None
+    litert_us: float | None
 
     @property
-    def litert_ratio(self) -> float:
-        return self.litert_us / self.c_us
+    def torch_ratio(self) -> float | None:
+        return _ratio(self.torch_us, self.c_us)
+
+    @property
+    def litert_ratio(self) -> float | None:
+        return _ratio(self.litert_us, self.c_us)
+
+
+def _ratio(us: float | None, c_us: float | None) -> float | None:
+    return None if us is None or c_us is None else us / c_us
 
 
 def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
@@ -84,9 +90,13 @@ def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
 
 
 def bench_inputs(model: Model, seed: int = 0) -> np.ndarray:
-    """INPUT_STEPS float32 steps (T, D) of standard normal inputs for torch and LiteRT."""
+    """INPUT_STEPS float32 steps (T, D) for torch and LiteRT: standard normal after the
+    model's normalisation, so raw inputs when it has one."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((INPUT_STEPS, model.input_size)).astype(np.float32)
+    x = rng.standard_normal((INPUT_STEPS, model.input_size))
+    if model.normalisation is not None:
+        x = x * model.normalisation.std + model.normalisation.mean
+    return x.astype(np.float32)
 
 
 def quantise_for_bench(model: Model, x: np.ndarray) -> QuantizedModel:
@@ -159,26 +169,41 @@ def run_c_benchmark(
     return statistics.median(times) / 1e3
 
 
-def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> float:
-    """µs per step of torch.nn.GRU (float32, batch 1, one call per step, one thread)."""
+def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> float | None:
+    """µs per step of torch.nn.GRU (float32, batch 1, one call per step, one thread): one
+    nn.GRU per layer, then the head's nn.Linear. None for ``reset_before``, which nn.GRU
+    does not compute (a Python step loop in its place would time Python, not torch)."""
+    if model.variant != "reset_after":
+        return None
     try:
         import torch
     except ImportError:
         raise EdgeGruError("torch is not installed: pip install 'edgegru[train]'") from None
-    layer = model.layers[0]
-    hidden = layer.hidden_size
-    gru = torch.nn.GRU(model.input_size, hidden, batch_first=True)
-    with torch.no_grad():  # same gate order (r, z, n) and layout as PyTorch
-        gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
-        gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))
-        gru.bias_ih_l0.copy_(torch.from_numpy(layer.b_x.reshape(-1)))
-        gru.bias_hh_l0.copy_(torch.from_numpy(layer.b_h.reshape(-1)))
-    gru.eval()
+    grus = []
+    for layer in model.layers:
+        hidden = layer.hidden_size
+        gru = torch.nn.GRU(layer.w_x.size // (3 * hidden), hidden, batch_first=True)
+        with torch.no_grad():  # same gate order (r, z, n) and layout as PyTorch
+            gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
+            gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))
+            gru.bias_ih_l0.copy_(torch.from_numpy(layer.b_x.reshape(-1)))
+            gru.bias_hh_l0.copy_(torch.from_numpy(layer.b_h.reshape(-1)))
+        grus.append(gru.eval())
+    head = None
+    if model.head is not None:
+        head = torch.nn.Linear(model.head.weight.shape[1], model.head.weight.shape[0])
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(model.head.weight))
+            head.bias.copy_(torch.from_numpy(model.head.bias))
     steps = [torch.from_numpy(row).reshape(1, 1, -1) for row in x]
-    state = [torch.zeros(1, 1, hidden)]
+    state = [torch.zeros(1, 1, h) for h in model.hidden_sizes]
 
     def step(t: int) -> None:
-        _, state[0] = gru(steps[t % INPUT_STEPS], state[0])
+        y = steps[t % INPUT_STEPS]
+        for k, gru in enumerate(grus):
+            y, state[k] = gru(y, state[k])
+        if head is not None:
+            head(y)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -192,26 +217,28 @@ def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> fl
 def time_litert(
     model: Model, x: np.ndarray, directory: Path, repeats: int, min_time: float, xnnpack: bool
 ) -> float:
-    """µs per step of LiteRT on the float32 step model: set x and h0, invoke, get h0_next and y."""
+    """µs per step of LiteRT on the float32 step model: set x and each layer's state h<k>,
+    invoke, get each h<k>_next and y."""
     from edgegru.tflite.exporter import export_tflite
-    from edgegru.tflite.stream import load_interpreter
+    from edgegru.tflite.stream import create_interpreter, load_interpreter
 
-    interpreter_class = load_interpreter()
-    resolvers = importlib.import_module(interpreter_class.__module__).OpResolverType
+    resolvers = importlib.import_module(load_interpreter().__module__).OpResolverType
     path = export_tflite(model, directory / "step.tflite", quiet=True).path
     resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = interpreter_class(model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver)
-    interp.allocate_tensors()
+    interp = create_interpreter(path, 1, experimental_op_resolver_type=resolver)
     inputs = {d["name"]: d["index"] for d in interp.get_input_details()}
     outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
     steps = [row.reshape(1, -1) for row in x]
-    state: list[Any] = [np.zeros((1, model.hidden_sizes[0]), np.float32)]
+    state: list[Any] = [np.zeros((1, h), np.float32) for h in model.hidden_sizes]
+    layers = range(len(state))
 
     def step(t: int) -> None:
         interp.set_tensor(inputs["x"], steps[t % INPUT_STEPS])
-        interp.set_tensor(inputs["h0"], state[0])
+        for k in layers:
+            interp.set_tensor(inputs[f"h{k}"], state[k])
         interp.invoke()
-        state[0] = interp.get_tensor(outputs["h0_next"])
+        for k in layers:
+            state[k] = interp.get_tensor(outputs[f"h{k}_next"])
         interp.get_tensor(outputs["y"])
 
     return median_per_step(step, repeats, min_time) * 1e6
@@ -244,23 +271,67 @@ def bench_host(
             c_us = time_c(quantise_for_bench(model, x), directory, repeats, min_time, cc, cflags)
             torch_us = time_torch(model, x, repeats, min_time)
             litert_us = time_litert(model, x, directory, repeats, min_time, xnnpack)
-            rows.append(Row(d, h, c_us, torch_us, litert_us))
+            rows.append(Row(f"{d} -> {h}", c_us, torch_us, litert_us))
     return rows
 
 
-COLUMNS = ("D -> H", "C µs/step", "torch µs/step", "LiteRT µs/step", "torch / C", "LiteRT / C")
+def same_architecture(qm: QuantizedModel, model: Model) -> bool:
+    """Whether a quantised and a float model have the same shape: sizes, variant, head."""
+
+    def shape(m: QuantizedModel | Model) -> tuple[object, ...]:
+        head = None if m.head is None else (m.head.kind, m.head.output_size)
+        return m.variant, m.input_size, m.hidden_sizes, head
+
+    return shape(qm) == shape(model)
+
+
+def bench_user_model(
+    qm: QuantizedModel | None,
+    model: Model | None,
+    *,
+    repeats: int = 7,
+    min_time: float = 0.05,
+    cc: str = "gcc",
+    cflags: Sequence[str] = DEFAULT_CFLAGS,
+    xnnpack: bool = True,
+) -> Row:
+    """A user's model timed as :func:`bench_host` times a shape: the C of ``qm`` (checked bit
+    for bit first), torch and LiteRT on the float ``model``. Either may be None: without
+    ``model`` only the C is timed; without ``qm`` the C is that of ``model`` quantised here
+    (int16 state, calibrated on the benchmark's inputs), which runs the same code as any
+    int16-state quantisation of it (the integers differ, the work does not)."""
+    if qm is None:
+        if model is None:
+            raise EdgeGruError("no model to time: give a quantised model, a float model, or both")
+        qm = quantise_for_bench(model, bench_inputs(model))
+    elif model is not None and not same_architecture(qm, model):
+        raise EdgeGruError(
+            f"the float model ({model.describe()}) and the quantised one ({qm.describe()}) differ in shape"
+        )
+    torch_us = litert_us = None
+    with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
+        directory = Path(tmp)
+        c_us = time_c(qm, directory, repeats, min_time, cc, cflags)
+        if model is not None:
+            x = bench_inputs(model)
+            torch_us = time_torch(model, x, repeats, min_time)
+            litert_us = time_litert(model, x, directory, repeats, min_time, xnnpack)
+    return Row(qm.describe(), c_us, torch_us, litert_us)
+
+
+COLUMNS = ("model", "C µs/step", "torch µs/step", "LiteRT µs/step", "torch / C", "LiteRT / C")
 
 
 def format_table(rows: Sequence[Row]) -> str:
     """A Markdown table, one line per shape (also readable as plain text)."""
     lines = [
         [
-            f"{r.input_size} -> {r.hidden_size}",
-            f"{r.c_us:.3f}",
-            f"{r.torch_us:.2f}",
-            f"{r.litert_us:.2f}",
-            f"{r.torch_ratio:.0f}x",
-            f"{r.litert_ratio:.1f}x",
+            r.model,
+            _shown(r.c_us, ".3f"),
+            _shown(r.torch_us, ".2f"),
+            _shown(r.litert_us, ".2f"),
+            _shown(r.torch_ratio, ".0f", "x"),
+            _shown(r.litert_ratio, ".1f", "x"),
         ]
         for r in rows
     ]
@@ -273,3 +344,8 @@ def format_table(rows: Sequence[Row]) -> str:
 
     rule = "| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |"
     return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in lines)])
+
+
+def _shown(value: float | None, spec: str, unit: str = "") -> str:
+    """A table cell: the value formatted, or "n/a" where it was not measured."""
+    return "n/a" if value is None else f"{value:{spec}}{unit}"

@@ -39,7 +39,7 @@ import numpy as np
 from edgegru.core.atomic import atomic_write_bytes
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.version import __version__
-from edgegru.nn.model import Model
+from edgegru.nn.model import Model, shown
 from edgegru.tflite.builder import GraphBuilder, QuantParams
 from edgegru.tflite.emit import TfliteEmitter, Value
 from edgegru.tflite.graph import X_ROLE, StepWeights, emit_step, prepare_weights, state_role
@@ -124,14 +124,20 @@ def export_tflite(
 
 
 def _check_args(model: Model, path: Path, kind: str, dtype: str, steps: int | None) -> None:
+    """Refuse bad arguments in words for both callers: the CLI's flag first, then the
+    Python argument in parentheses (``--steps N (steps=N)``)."""
     if kind not in SIGNATURES:
-        raise EdgeGruError(f"kind {kind!r}: expected one of {', '.join(SIGNATURES)}")
+        raise EdgeGruError(f"model kind {shown(kind)}: expected --kind step or --kind sequence (kind=...)")
     if dtype not in DTYPES:
-        raise EdgeGruError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-    if kind == "sequence" and (not isinstance(steps, int) or steps < 1):
-        raise EdgeGruError(f"steps {steps!r}: a sequence model needs steps >= 1")
+        raise EdgeGruError(f"dtype {shown(dtype)}: expected --dtype float32 or --dtype int8 (dtype=...)")
+    if kind == "sequence" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        given = "none was given" if steps is None else f"got {shown(steps)}"
+        raise EdgeGruError(f"a sequence model needs a fixed length: --steps N (steps=N) with N >= 1; {given}")
     if kind == "step" and steps is not None:
-        raise EdgeGruError(f"steps {steps!r}: only a sequence model has a fixed number of steps")
+        raise EdgeGruError(
+            f"--steps {shown(steps)} (steps=): a step model runs any number of steps; a fixed length "
+            "is for a sequence model (--kind sequence, kind='sequence')"
+        )
     if not path.parent.is_dir():
         raise EdgeGruError(f"{path}: directory {path.parent} does not exist")
     model.validate()
@@ -142,15 +148,17 @@ def _calibration_plan(model: Model, calibration: np.ndarray | None) -> dict[str,
 
     if calibration is None:
         raise EdgeGruError(
-            "calibration: int8 export needs calibration inputs, an array (N, T, D) of typical data"
+            "int8 export needs calibration data: a data file, --builtin or --series "
+            "(calibration=, an array (N, T, D) of typical inputs)"
         )
     x = np.asarray(calibration, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] != model.input_size or x.shape[0] * x.shape[1] == 0:
         raise EdgeGruError(
-            f"calibration: shape {x.shape}, expected (N, T, {model.input_size}) with N, T >= 1"
+            f"calibration data: shape {x.shape}, expected (N, T, {model.input_size}) with N, T >= 1: "
+            f"sequences of steps of this model's {model.input_size} input channels"
         )
     if not np.all(np.isfinite(x)):
-        raise EdgeGruError("calibration: holds NaN or Inf")
+        raise EdgeGruError("calibration data: holds NaN or Inf")
     if model.normalisation is not None:
         x = model.normalisation.apply(x)
     return make_plan(prepare_weights(model, fold_normalisation=False), x)

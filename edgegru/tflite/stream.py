@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import tempfile
 import time
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -71,6 +74,53 @@ def load_interpreter() -> Any:
         return Interpreter
     except Exception as exc:  # a broken binary fails with ImportError or AttributeError
         raise EdgeGruError(interpreter_missing_message(litert_error, exc, np.__version__)) from None
+
+
+# LiteRT's C++ prints this once per process, to file descriptor 2, when it applies its default
+# delegate; it is news to nobody and preceded every line `edgegru run` printed, errors included.
+DELEGATE_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+MAX_NATIVE_STDERR = 64 * 1024  # the most of the interpreter's own messages passed on
+
+
+def create_interpreter(path: Path | str, num_threads: int = 1, **options: Any) -> Any:
+    """A LiteRT (or tflite_runtime) interpreter with its tensors allocated, without the
+    delegate notice: see :func:`_without_delegate_notice`. ``options`` go to the constructor."""
+    interpreter_class = load_interpreter()
+    with _without_delegate_notice():
+        interpreter = interpreter_class(model_path=str(path), num_threads=num_threads, **options)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+@contextmanager
+def _without_delegate_notice() -> Iterator[None]:
+    """Run the body with file descriptor 2 captured, then pass on every line of it except
+    :data:`DELEGATE_NOTICE`.
+
+    The notice comes from C++ (no Python logger, no option or environment variable turns it
+    off), so the descriptor itself is redirected; the interpreter's real messages (an
+    ``ERROR:`` about a bad model, say) still reach stderr, after the body, in their order.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read(MAX_NATIVE_STDERR).decode(errors="replace")
+            kept = [line for line in text.splitlines(True) if line.strip() != DELEGATE_NOTICE]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def interpreter_missing_message(litert_error: Exception, tflite_error: Exception, numpy_version: str) -> str:
@@ -425,10 +475,8 @@ class StreamingModel:
         self.output_kind = spec.output_kind
         self.class_names = spec.class_names
         self._norm = spec.normalisation
-        interpreter_class = load_interpreter()
         try:
-            self._interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            self._interpreter = create_interpreter(path, num_threads)
             inputs = self._interpreter.get_input_details()
             outputs = self._interpreter.get_output_details()
         except (ValueError, RuntimeError) as exc:

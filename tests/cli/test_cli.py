@@ -14,7 +14,19 @@ from edgegru.nn.model import Model
 from edgegru.nn.synthetic import random_model
 from tests.helpers import FIXTURES, ROOT, make_qmodel, rewrite_meta
 
-COMMANDS = ["demo", "train", "quantize", "export", "verify", "run", "import", "info", "pi", "bench"]
+COMMANDS = [
+    "demo",
+    "train",
+    "quantize",
+    "export",
+    "verify",
+    "run",
+    "import",
+    "info",
+    "pi",
+    "bench",
+    "example",
+]
 
 
 def edgegru(*args: str, cwd=None) -> subprocess.CompletedProcess:

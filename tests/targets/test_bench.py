@@ -1,6 +1,7 @@
-"""edgegru bench (host): the real compiler, torch and LiteRT on one tiny shape.
+"""edgegru bench: the real compiler, torch and LiteRT on one tiny shape or a user's model, and
+the Cortex-M instruction counts (unicorn) of random shapes and of a user's model.
 
-Timings are never asserted (they depend on the machine and its load); the test checks that
+Timings are never asserted (they depend on the machine and its load); the tests check that
 every figure is measured and that the table carries every column.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
+import numpy as np
 import pytest
 
 from edgegru.cli.bench import add_parser, parse_shapes, run
@@ -27,7 +29,7 @@ def test_bench_prints_a_full_table_for_one_tiny_shape(capsys):
     assert args.target == "host"
     assert run(args) == 0
     out = capsys.readouterr().out
-    table = out[out.index("| D -> H") :].splitlines()
+    table = out[out.index("| model") :].splitlines()
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert header == list(COLUMNS)
     assert len(table) == 3  # header, rule, one shape
@@ -40,10 +42,13 @@ def test_bench_prints_a_full_table_for_one_tiny_shape(capsys):
 
 
 def test_format_table_ratios():
-    table = format_table([Row(6, 32, 0.25, 30.0, 2.5), Row(128, 128, 2.0, 44.0, 7.0)])
+    table = format_table(
+        [Row("6 -> 32", 0.25, 30.0, 2.5), Row("128 -> 128", 2.0, 44.0, 7.0), Row("m", 0.5, None, 1.0)]
+    )
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
     assert rows[2] == ["6 -> 32", "0.250", "30.00", "2.50", "120x", "10.0x"]
     assert rows[3] == ["128 -> 128", "2.000", "44.00", "7.00", "22x", "3.5x"]
+    assert rows[4] == ["m", "0.500", "n/a", "1.00", "n/a", "2.0x"]  # torch not timed
     assert len({len(line) for line in table.splitlines()}) == 1  # aligned columns
 
 
@@ -141,3 +146,118 @@ def test_bench_refuses_options_of_the_other_target(argv, message, capsys):
     with pytest.raises(EdgeGruError, match=re.escape(message)):
         run(parse(["bench", "--shapes", "4x4", *argv]))
     assert capsys.readouterr().out == ""
+
+
+# The user's own model ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def user_models(tmp_path_factory) -> dict[str, str]:
+    """A float 2-layer classifier with normalisation, its quantised model, and a reset_before one."""
+    from edgegru.nn.model import Normalisation
+    from edgegru.nn.synthetic import random_model
+    from edgegru.quant import calibrate, quantize
+
+    root = tmp_path_factory.mktemp("user")
+    model = random_model(3, [6, 5], "reset_after", head="classification", output_size=4, seed=2)
+    model.normalisation = Normalisation(np.array([1.0, -5.0, 20.0], np.float32), np.full(3, 2.0, np.float32))
+    x = np.random.default_rng(1).standard_normal((6, 20, 3)) * 2.0 + [1.0, -5.0, 20.0]
+    model.save(root / "f.egru")
+    quantize(model, calibrate(model, x), state_bits=8).save(root / "q.egru")
+    random_model(3, [6, 5], "reset_before", head="classification", output_size=4, seed=3).save(
+        root / "rb.egru"
+    )
+    return {name: str(root / f"{name}.egru") for name in ("f", "q", "rb")}
+
+
+def table_row(out: str) -> list[str]:
+    """The one row of a host bench table."""
+    lines = out[out.index("| model") :].splitlines()
+    assert len(lines) == 3, lines
+    return [cell.strip() for cell in lines[2].strip("|").split("|")]
+
+
+def test_bench_of_a_quantised_model_and_its_float_model_times_all_three(user_models, capsys):
+    fast = ["--repeats", "2", "--min-time", "0.001"]
+    assert run(parse(["bench", user_models["q"], "--float", user_models["f"], *fast])) == 0
+    out = capsys.readouterr().out
+    cells = table_row(out)
+    assert cells[0] == "3 -> GRU(6) -> GRU(5) -> classification(4), reset_after, int8 state"
+    assert min(float(v) for v in cells[1:4]) > 0
+    assert f"rows layout, of {user_models['q']}" in out
+
+    assert run(parse(["bench", user_models["q"], *fast])) == 0  # no float model: its C alone
+    out = capsys.readouterr().out
+    cells = table_row(out)
+    assert float(cells[1]) > 0 and cells[2:] == ["n/a"] * 4
+    assert "give it with --float FLOAT.egru" in out
+
+
+def test_bench_of_a_float_model_quantises_it_for_the_c(user_models, capsys):
+    """A float model alone: its C from an int16-state quantisation made here; nn.GRU has no
+    reset_before, so torch is not timed for that variant (and says so with n/a)."""
+    fast = ["--repeats", "2", "--min-time", "0.001"]
+    assert run(parse(["bench", user_models["f"], *fast])) == 0
+    out = capsys.readouterr().out
+    assert table_row(out)[0].endswith("reset_after, int16 state") and "quantised here" in out
+    assert min(float(v) for v in table_row(out)[1:4]) > 0
+    assert run(parse(["bench", user_models["rb"], *fast])) == 0
+    cells = table_row(capsys.readouterr().out)
+    assert cells[2] == "n/a" and float(cells[1]) > 0 and float(cells[3]) > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{q}", "--shapes", "4x4"], "--shapes shapes the random models; MODEL {q} was given"),
+        (["{q}", "--target", "cortex-m", "--variant", "reset_before"], "--variant shapes the random models"),
+        (["--float", "{f}"], "--float applies with a MODEL, and none was given"),
+        (["--target", "cortex-m", "--clock", "80"], "--clock applies with a MODEL"),
+        (["{q}", "--target", "cortex-m", "--clock", "0"], "--clock 0: expected a positive number of MHz"),
+        (["{f}", "--float", "{f}"], "--float: MODEL {f} is already a float model"),
+        (["{q}", "--float", "{q}"], "{q}: a quantised model; --float needs the float model it came from"),
+        (["{q}", "--float", "{rb}"], "differ in shape"),
+        (
+            ["{f}", "--target", "cortex-m"],
+            "{f}: a float model; bench --target cortex-m needs a quantised one",
+        ),
+        (["{q}", "--clock", "80"], "--clock applies to --target cortex-m, not host"),
+    ],
+)
+def test_bench_of_a_model_refuses_what_does_not_apply(user_models, argv, message, capsys):
+    with pytest.raises(EdgeGruError, match=re.escape(message.format(**user_models))):
+        run(parse(["bench", *(a.format(**user_models) for a in argv)]))
+    assert capsys.readouterr().out == ""
+
+
+def test_cortex_m_bench_of_a_model_counts_it_and_estimates_cycles(user_models, capsys):
+    """The counts are the model's own (the same as counting it directly), and the cycle lower
+    bound is instructions / issue width, in µs at --clock or at the example part's clock."""
+    from edgegru.quant.qmodel import QuantizedModel
+    from edgegru.targets.cortex_m.cores import get_core
+    from edgegru.targets.cortex_m.instructions import count_step_instructions, step_macs
+
+    qm = QuantizedModel.load(user_models["q"])
+    argv = ["bench", user_models["q"], "--target", "cortex-m", "--cpu", "cortex-m4,cortex-m7"]
+    assert run(parse(argv)) == 0
+    out = capsys.readouterr().out
+    assert "ESTIMATE, a lower bound" in out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if re.match(r"cortex-m\d+ +(dsp|portable) ", line)
+    }
+    assert set(rows) == {"cortex-m4", "cortex-m7"}
+    for cpu, row in rows.items():
+        core = get_core(cpu)
+        per_step = count_step_instructions(qm, cpu).per_step
+        _, _, macs, instructions, _, cycles, mhz, us, *source = row
+        assert int(macs) == step_macs(qm) and float(instructions) == pytest.approx(per_step, abs=0.5)
+        assert float(cycles) == pytest.approx(per_step / core.issue_width, abs=0.5)
+        assert float(mhz) == core.example_mhz and " ".join(source) == f"{core.example_part} (example)"
+        assert float(us) == pytest.approx(per_step / core.issue_width / core.example_mhz, abs=0.006)
+    footprint = [line for line in out.splitlines() if line.startswith("| cortex-m")]
+    assert [line.split("|")[2].strip() for line in footprint] == ["3->6->5"] * 2
+    assert run(parse([*argv[:-1], "cortex-m4", "--clock", "50"])) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cortex-m4 "))
+    assert row[6:] == ["50", f"{float(row[5]) / 50:.2f}", "--clock"]

@@ -288,3 +288,82 @@ def test_an_incomplete_root_is_not_used(pi_root, tmp_path):
     assert not partial.is_complete(spec)  # built from another recipe
     (tmp_path / "recipe.json").write_text(json.dumps(spec))
     assert partial.is_complete(spec)
+
+
+# 4. The user's own models through `edgegru pi run|verify|bench` ---------------------------------
+
+
+def sequences_csv(path: Path, x: np.ndarray) -> Path:
+    """Sequences x (N, T, D) in the long CSV layout, labelled with the models' class names."""
+    lines = ["sequence,step," + ",".join(f"c{k}" for k in range(D)) + ",label"]
+    for s, seq in enumerate(x):
+        values = (",".join(repr(float(v)) for v in row) for row in seq)
+        lines += [f"s{s},{t},{row},class{s % CLASSES}" for t, row in enumerate(values)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_pi_run_prints_what_run_prints_here(pi_root, models, capsys):
+    """`edgegru pi run` on a file of sequences (int8): the stdout of `edgegru run` here, byte
+    for byte, and the same label score on stderr; nothing of LiteRT's on stderr."""
+    from edgegru.cli.main import main
+
+    data = sequences_csv(models["root"] / "seqs.csv", raw_inputs(make_model("reset_after", 10), (3, 30), 5))
+    path = str(models["paths"][1])
+    host = subprocess.run(
+        [sys.executable, "-m", "edgegru.cli", "run", path, "--input", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert host.returncode == 0, host.stderr
+    assert main(["pi", "run", path, "--input", str(data)]) == 0
+    pi = capsys.readouterr()
+    assert len(pi.out.splitlines()) == 3 * 30
+    assert pi.out == host.stdout
+    assert pi.err == host.stderr and "of 3 sequence(s) end on their label" in pi.err
+    assert main(["pi", "run", path, "--input", str(data), "--sequence", "1"]) == 0
+    one = capsys.readouterr().out.splitlines()
+    assert one == [line for line in host.stdout.splitlines() if line.startswith("1,")]
+
+
+def test_pi_verify_checks_a_users_model_on_random_and_file_inputs(pi_root, tmp_path, capsys):
+    from edgegru.cli.main import main
+
+    model = make_model("reset_before", seed=40)
+    qm = quantize(model, calibrate(model, raw_inputs(model, (8, 30), seed=41)), 8)
+    qm.save(tmp_path / "q.egru")
+    argv = ["pi", "verify", str(tmp_path / "q.egru")]
+    assert main([*argv, "--board", "pi5", "--sequences", "5", "--steps", "40"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("aarch64 pi5")
+    assert f"5 sequences, 200 steps, {200 * sum(HIDDEN)} state values" in out
+    assert "0 mismatches" in out
+    data = sequences_csv(tmp_path / "d.csv", raw_inputs(model, (4, 25), seed=42))
+    assert main([*argv, str(data), "--board", "pi5"]) == 0
+    assert "4 sequences, 100 steps" in capsys.readouterr().out
+    model.save(tmp_path / "f.egru")
+    assert main(["pi", "verify", str(tmp_path / "f.egru")]) == 2
+    assert "a float model; pi verify needs a quantised one" in capsys.readouterr().err
+
+
+def test_pi_bench_times_a_users_tflite_and_c(pi_root, models, tmp_path, capsys):
+    """One .tflite (two LiteRT rows) and one quantised model (one C row), every figure measured;
+    the ratios are against that C."""
+    from edgegru.cli.main import main
+
+    model = make_model("reset_after", seed=10)
+    quantize(model, calibrate(model, raw_inputs(model, (8, 30), seed=43))).save(tmp_path / "q.egru")
+    tflite = models["paths"][1]
+    assert main(["pi", "bench", str(tflite), str(tmp_path / "q.egru"), "--steps", "50"]) == 0
+    out = capsys.readouterr().out
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")
+    ]
+    assert [r[0] for r in rows[2:]] == [
+        f"LiteRT int8 {tflite.name}: StreamingModel.step",
+        f"LiteRT int8 {tflite.name}: Interpreter.invoke only",
+        f"generated C of {tmp_path / 'q.egru'}, int16 state, -O2",
+    ]
+    assert all(float(r[1]) > 0 and float(r[2]) > 0 for r in rows[2:])
+    assert rows[-1][4:] == ["1.0x", "1.0x"]

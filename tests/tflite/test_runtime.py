@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,7 +23,13 @@ from edgegru.nn.model import Normalisation
 from edgegru.nn.synthetic import random_model
 from edgegru.tflite.builder import GraphBuilder, Op
 from edgegru.tflite.exporter import export_tflite
-from edgegru.tflite.stream import StreamingModel, interpreter_missing_message, parse_row
+from edgegru.tflite.stream import (
+    DELEGATE_NOTICE,
+    StreamingModel,
+    _without_delegate_notice,
+    interpreter_missing_message,
+    parse_row,
+)
 from tests.helpers import ROOT
 
 D = 4
@@ -401,7 +408,7 @@ def test_run_through_a_subcommand_parser(models, tmp_path, capsys):
     data = tmp_path / "in.csv"
     data.write_text("\n".join(csv_lines(raw_inputs(models["model"], 3))) + "\n")
     args = parser.parse_args(["run", str(models["int8"]), "--input", str(data), "--latency"])
-    assert args.on_bad_line == "skip" and args.reset_on_blank is False
+    assert args.on_bad_line is None and args.reset_on_blank is False  # None: skip
     assert run(args) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 3
@@ -470,3 +477,121 @@ def test_tflite_runtime_fallback(dtype, tflite_runtime_python, tmp_path):
         assert np.abs(got - want).max() < 0.05  # not unrelated: far closer than a lost state
     else:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+# Training formats as --input: a file of sequences, streamed one after another ----------
+
+
+def long_csv(path, sequences: list[np.ndarray], labels: list[str]):
+    """The long CSV layout of docs/data.md, channels named a..d, columns in a shuffled order."""
+    lines = ["step,a,b,label,c,d,sequence"]
+    for s, (x, label) in enumerate(zip(sequences, labels, strict=True)):
+        lines += [f"{t},{r[0]!r},{r[1]!r},{label},{r[2]!r},{r[3]!r},seq{s}" for t, r in enumerate(x.tolist())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sequence_file(models, tmp_path_factory):
+    """Three sequences of different lengths, labelled with the model's class names."""
+    model = models["model"]
+    sequences = [raw_inputs(model, steps, seed=40 + steps) for steps in (7, 3, 5)]
+    labels = ["class2", "class0", "class2"]
+    path = long_csv(tmp_path_factory.mktemp("seq") / "seqs.csv", sequences, labels)
+    return path, sequences, labels
+
+
+def expected_lines(path, x: np.ndarray, index: int) -> tuple[list[str], str]:
+    """The printed lines of one sequence from a fresh StreamingModel, and its last class."""
+    stream = StreamingModel(path)
+    ys = stream.run(x)
+    lines = [f"{index},{t},{stream.format_output(y)}" for t, y in enumerate(ys)]
+    return lines, f"class{int(np.argmax(ys[-1]))}"
+
+
+@pytest.mark.parametrize("dtype", ["float", "int8"])
+def test_cli_streams_every_sequence_of_a_long_csv_with_the_state_reset(models, sequence_file, dtype):
+    path, sequences, labels = sequence_file
+    out = run_cli(str(models[dtype]), "--input", str(path))
+    assert out.returncode == 0, out.stderr
+    want, hits = [], 0
+    for i, x in enumerate(sequences):
+        lines, last = expected_lines(models[dtype], x, i)
+        want += lines
+        hits += last == labels[i]
+    assert out.stdout.splitlines() == want
+    assert f"{hits} of 3 sequence(s) end on their label" in out.stderr
+
+
+def test_cli_runs_one_sequence_of_a_ts_and_an_npz_file(models, sequence_file, tmp_path):
+    """--sequence N picks sequence N (from 0) of every training format alike."""
+    from edgegru.data import load_dataset
+
+    csv_path, sequences, _ = sequence_file
+    dataset = load_dataset(csv_path)
+    labels = np.array(dataset.class_names)[dataset.y]
+    np.savez(tmp_path / "d.npz", X=dataset.x, y=labels, lengths=dataset.lengths)
+    ts = ["@problemName t", "@timeStamps false", "@missing false", "@univariate false", f"@dimensions {D}",
+          "@equalLength false", "@classLabel true class0 class2", "@data"]  # fmt: skip
+    for x, label in zip(sequences, ["class2", "class0", "class2"], strict=True):
+        ts.append(":".join(",".join(repr(v) for v in x[:, c].tolist()) for c in range(D)) + f":{label}")
+    (tmp_path / "d.ts").write_text("\n".join(ts) + "\n")
+    want, _ = expected_lines(models["float"], sequences[2], 2)
+    for path in (csv_path, tmp_path / "d.npz", tmp_path / "d.ts"):
+        out = run_cli(str(models["float"]), "--input", str(path), "--sequence", "2")
+        assert out.returncode == 0, (path, out.stderr)
+        assert out.stdout.splitlines() == want, path
+        assert "of 1 sequence(s) end on their label" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sequence", "3"], "--sequence 3: --input {csv} has 3 sequences, numbered 0 to 2"),
+        (["--sequence", "-1"], "--sequence -1: --input {csv} has 3 sequences"),
+        (["--reset-on-blank"], "--reset-on-blank applies to step rows; --input {csv} holds sequences"),
+        (["--on-bad-line", "stop"], "--on-bad-line applies to step rows"),
+    ],
+)
+def test_cli_refuses_what_a_file_of_sequences_does_not_take(models, sequence_file, extra, message):
+    path = sequence_file[0]
+    out = run_cli(str(models["float"]), "--input", str(path), *extra)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("python -m edgegru.runtime: error: " + message.format(csv=path))
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_cli_refuses_sequence_for_step_rows_and_other_channel_counts(models, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join(csv_lines(raw_inputs(models["model"], 2))) + "\n")
+    out = run_cli(str(models["float"]), "--input", str(rows), "--sequence", "0")
+    assert out.returncode == 2
+    assert "--sequence applies to a .ts, .npz or long .csv (sequence,step,...) --input" in out.stderr
+    assert f"not to step rows ({rows})" in out.stderr
+    assert "not to step rows (stdin)" in run_cli(str(models["float"]), "--sequence", "0").stderr
+    narrow = tmp_path / "three.csv"
+    narrow.write_text("sequence,step,a,b,c,label\ns,0,1,2,3,class0\n")
+    out = run_cli(str(models["float"]), "--input", str(narrow))
+    assert out.returncode == 2
+    assert f"--input {narrow}: 3 channel(s) per step, the model takes 4" in out.stderr
+
+
+# LiteRT's delegate notice ------------------------------------------------------------------
+
+
+def test_run_prints_no_litert_info_line_errors_included(models, tmp_path):
+    """The notice LiteRT's C++ prints when it applies XNNPACK is not in `run`'s output, on
+    success or on a bad line; edgegru's own messages are."""
+    out = run_cli(str(models["float"]), stdin="\n".join([*csv_lines(raw_inputs(models["model"], 2)), "x"]))
+    assert out.returncode == 0
+    assert "line 3: expected 4 comma-separated values, got 1" in out.stderr
+    assert "INFO" not in out.stderr and "XNNPACK" not in out.stderr
+    assert len(out.stdout.splitlines()) == 2
+
+
+def test_the_notice_filter_passes_every_other_native_line(capfd):
+    """Whatever else reaches file descriptor 2 while the interpreter is made still gets out."""
+    with _without_delegate_notice():
+        os.write(2, f"ERROR: a real problem\n{DELEGATE_NOTICE}\nWARNING: another\n".encode())
+    err = capfd.readouterr().err
+    assert err == "ERROR: a real problem\nWARNING: another\n"

@@ -418,14 +418,14 @@ def test_constant_buffers_are_aligned(tmp_path):
     ("kwargs", "message"),
     [
         ({"dtype": "int8"}, "int8 export needs calibration"),
-        ({"dtype": "int8", "calibration": np.zeros((2, 5))}, "calibration: shape (2, 5)"),
+        ({"dtype": "int8", "calibration": np.zeros((2, 5))}, "calibration data: shape (2, 5)"),
         ({"dtype": "int8", "calibration": np.zeros((2, 3, 4))}, "expected (N, T, 5)"),
         ({"dtype": "int8", "calibration": np.full((1, 2, 5), np.nan)}, "NaN or Inf"),
-        ({"dtype": "float16"}, "dtype 'float16'"),
-        ({"kind": "batch"}, "kind 'batch'"),
-        ({"kind": "sequence"}, "steps None"),
-        ({"kind": "sequence", "steps": 0}, "steps 0"),
-        ({"steps": 10}, "only a sequence model"),
+        ({"dtype": "float16"}, "dtype 'float16': expected --dtype float32 or --dtype int8"),
+        ({"kind": "batch"}, "model kind 'batch': expected --kind step or --kind sequence"),
+        ({"kind": "sequence"}, "needs a fixed length: --steps N (steps=N) with N >= 1; none was given"),
+        ({"kind": "sequence", "steps": 0}, "; got 0"),
+        ({"steps": 10}, "--steps 10 (steps=): a step model runs any number of steps"),
     ],
 )
 def test_bad_arguments_raise_one_line_and_write_nothing(tmp_path, kwargs, message):

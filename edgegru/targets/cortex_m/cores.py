@@ -17,6 +17,15 @@ checked by running the test firmware on each:
   Secure alias 0x38000000 of SSRAM2&3 (4 MiB).
 - mps3-an547 (SSE-300): the core resets at 0x00000000, its 512 KiB ITCM; data goes
   to the 512 KiB DTCM at 0x20000000.
+
+Cycle estimates (``edgegru bench MODEL --target cortex-m``) are instructions divided by
+the most instructions a core can retire per cycle, so they are lower bounds, labelled as
+such: no emulator here models a pipeline, wait states or a bus. The figure per core is its
+issue width from Arm's Technical Reference Manuals: the Cortex-M0+, M3, M4 and M33 are
+single-issue (at most one instruction per cycle; loads, taken branches and flash wait
+states only add cycles), the Cortex-M7 dual-issues (at most two). Each core's example
+clock is the maximum of a common part built on it, named beside it, and only scales the
+estimate into microseconds; ``--clock`` gives the part's real one.
 """
 
 from __future__ import annotations
@@ -55,6 +64,12 @@ class Core:
     ram: MemoryRegion
     unicorn_cpu: str | None
     """Name of the unicorn CPU model (``UC_CPU_ARM_<name>``); None if unicorn has none."""
+    issue_width: int | None
+    """The most instructions retired per cycle (Arm's TRM), for the cycle lower bound;
+    None where no figure is given."""
+    example_mhz: int | None
+    """The maximum clock of a common part with this core (``example_part``)."""
+    example_part: str | None
 
     def memory_ld(self) -> str:
         """The MEMORY block included by the harness linker script (edgegru_memory.ld)."""
@@ -92,6 +107,9 @@ CORES: dict[str, Core] = {
             flash=MemoryRegion(0x0000_0000, 256 * KIB),
             ram=MemoryRegion(0x2000_0000, 16 * KIB),
             unicorn_cpu="CORTEX_M0",
+            issue_width=1,
+            example_mhz=48,
+            example_part="Microchip SAM D21",
         ),
         Core(
             cpu="cortex-m3",
@@ -103,6 +121,9 @@ CORES: dict[str, Core] = {
             flash=_MPS2_CODE,
             ram=_MPS2_DATA,
             unicorn_cpu="CORTEX_M3",
+            issue_width=1,
+            example_mhz=72,
+            example_part="STM32F103",
         ),
         Core(
             cpu="cortex-m4",
@@ -114,6 +135,9 @@ CORES: dict[str, Core] = {
             flash=_MPS2_CODE,
             ram=_MPS2_DATA,
             unicorn_cpu="CORTEX_M4",
+            issue_width=1,
+            example_mhz=168,
+            example_part="STM32F407",
         ),
         # QEMU's Cortex-M7 has the double-precision FPU, hence fpv5-d16.
         Core(
@@ -126,6 +150,9 @@ CORES: dict[str, Core] = {
             flash=_MPS2_CODE,
             ram=_MPS2_DATA,
             unicorn_cpu="CORTEX_M7",
+            issue_width=2,
+            example_mhz=216,
+            example_part="STM32F746",
         ),
         Core(
             cpu="cortex-m33",
@@ -137,6 +164,9 @@ CORES: dict[str, Core] = {
             flash=MemoryRegion(0x1000_0000, 4 * MIB),
             ram=MemoryRegion(0x3800_0000, 4 * MIB),
             unicorn_cpu="CORTEX_M33",
+            issue_width=1,
+            example_mhz=110,
+            example_part="STM32L552",
         ),
         # gcc 12's cortex-m55 includes MVE (integer and float) and the FPU;
         # -mfpu=auto takes them from -mcpu. unicorn 2.1 has no Cortex-M55 model.
@@ -150,6 +180,9 @@ CORES: dict[str, Core] = {
             flash=MemoryRegion(0x0000_0000, 512 * KIB),
             ram=MemoryRegion(0x2000_0000, 512 * KIB),
             unicorn_cpu=None,
+            issue_width=None,  # no instruction count to bound, and no figure checked here
+            example_mhz=None,
+            example_part=None,
         ),
     )
 }

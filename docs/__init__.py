@@ -1,0 +1,1 @@
+"""edgegru's documentation, shipped with the package (Markdown files; see README.md)."""
