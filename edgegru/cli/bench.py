@@ -11,12 +11,16 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edgegru.cli.common import load_any_model, refuse_options_of_other_targets, require_float
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.generator_limits import MAX_SIZE
 from edgegru.core.toolchain import STRICT_FLAGS
-from edgegru.nn.model import MAX_SIZE
 from edgegru.targets.host_bench import DEFAULT_CFLAGS, DEFAULT_SHAPES, bench_host, format_table
+
+if TYPE_CHECKING:
+    from edgegru.targets.cortex_m.instructions import InstructionCount
 
 # The options each --target reads (--shapes serves both), and their defaults.
 BENCH_OPTIONS = {
@@ -219,8 +223,7 @@ def _print_method(args: argparse.Namespace) -> None:
 
 def _run_cortex_m(args: argparse.Namespace) -> int:
     from edgegru.targets.cortex_m.icount import require_countable
-    from edgegru.targets.cortex_m.instructions import InstructionCount
-    from edgegru.targets.cortex_m.tables import footprint_rows, function_table, instruction_table
+    from edgegru.targets.cortex_m.tables import footprint_rows, instruction_table
 
     cpus = [require_countable(c.strip()).cpu for c in args.cpu.split(",")]  # before any output
     if args.model is not None:
@@ -232,21 +235,27 @@ def _run_cortex_m(args: argparse.Namespace) -> int:
     print("instructions and memcpy): the gates, activations, state update and unit loop")
     counts: list[tuple[str, InstructionCount]] = []
     print(instruction_table(cpus, shapes, args.variant, counts))
-    print()
-    print("instructions per unit outside the kernels, by innermost (inlined) function; the largest first")
-    print(function_table(counts))
-    print()
+    _print_function_table(counts)
     print(f"footprint in bytes at -Os, 1 layer with a 4-class head, {args.variant}; targets: flash <=")
     print("int8 weights + other constants + 2 KB less the activation table; RAM <= state + 6·H + 512")
     print(footprint_rows(cpus, shapes, args.variant))
     return 0
 
 
+def _print_function_table(counts: list[tuple[str, InstructionCount]]) -> None:
+    """The per-function split of the counts, between blank lines (both Cortex-M tables show it)."""
+    from edgegru.targets.cortex_m.tables import function_table
+
+    print()
+    print("instructions per unit outside the kernels, by innermost (inlined) function; the largest first")
+    print(function_table(counts))
+    print()
+
+
 def _run_cortex_m_model(args: argparse.Namespace, cpus: list[str]) -> int:
     """The user's quantised model on each core: instructions, a cycle estimate, footprint."""
     from edgegru.cli.common import require_quantised
-    from edgegru.targets.cortex_m.instructions import InstructionCount
-    from edgegru.targets.cortex_m.tables import function_table, model_footprint_rows, model_instruction_table
+    from edgegru.targets.cortex_m.tables import model_footprint_rows, model_instruction_table
 
     qm = require_quantised(args.model, "bench --target cortex-m")
     print(f"{args.model}: {qm.describe()}")
@@ -257,10 +266,7 @@ def _run_cortex_m_model(args: argparse.Namespace, cpus: list[str]) -> int:
     print("taken branches add cycles. µs at --clock, or at the example part's maximum clock shown")
     counts: list[tuple[str, InstructionCount]] = []
     print(model_instruction_table(qm, cpus, args.clock, counts))
-    print()
-    print("instructions per unit outside the kernels, by innermost (inlined) function; the largest first")
-    print(function_table(counts))
-    print()
+    _print_function_table(counts)
     print("footprint in bytes at -Os; targets: flash <= int8 weights + other constants + 2 KB less the")
     print("activation table; RAM <= state + 6·H + 512")
     print(model_footprint_rows(qm, cpus))

@@ -9,7 +9,7 @@ The data and model modules are imported inside the functions that read them.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,6 +137,19 @@ def stimulus(args: argparse.Namespace, qm: QuantizedModel, sequences: int, steps
     if data.input_size != qm.input_size:
         raise EdgeGruError(f"input data has {data.input_size} channels, the model expects {qm.input_size}")
     return data.x.astype(np.float32)
+
+
+def print_float_vs_int8(
+    model: Model, calib: Dataset, test: Dataset | None, int8_score: Callable[[Dataset], float]
+) -> None:
+    """One line scoring the float model and its int8 version (``int8_score``) on the test
+    set, or on the calibration set without one: quantize and export --dtype int8 say it alike."""
+    from edgegru.nn.evaluate import evaluate, format_metric, metric_name
+
+    ds, label = (test, "test") if test is not None else (calib, "calibration")
+    name = metric_name(ds)
+    f, q = evaluate(model, ds), int8_score(ds)
+    print(f"{label} {name}: float {format_metric(name, f)}, int8 {format_metric(name, q)}")
 
 
 # ---- model files ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from edgegru.cli.common import (
     add_data_args,
     command_parser,
     load_data,
+    print_float_vs_int8,
     refuse_options_of_other_targets,
     require_float,
     require_quantised,
@@ -19,6 +20,7 @@ from edgegru.core.errors import EdgeGruError, quote
 
 if TYPE_CHECKING:
     from edgegru.codegen.arduino import Recording
+    from edgegru.data import Dataset
     from edgegru.quant.qmodel import QuantizedModel
 
 # Options of `export` and the targets they apply to; naming one for another target is an error
@@ -103,15 +105,26 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from edgegru.tflite.exporter import export_tflite
 
-    calibration = None
+    calib = test = None
     if args.dtype == "int8":
-        calib, _ = load_data(args)
+        calib, test = load_data(args, model.head.class_names if model.head is not None else None)
         if calib is None:
             raise EdgeGruError("--dtype int8 needs calibration data: give a file, --builtin or --series")
-        calibration = calib.x
+    calibration = None if calib is None else calib.x
     export_tflite(
         model, args.output, kind=args.kind, dtype=args.dtype, steps=args.steps, calibration=calibration
     )
+    if calib is not None and model.head is not None:
+        # The int8 .tflite is calibrated apart from quantize and computes otherwise
+        # (docs/tflite.md), so its score is measured; a sequence model through its step model.
+        from edgegru.tflite.evaluate import evaluate_export, evaluate_tflite
+
+        def int8_score(ds: Dataset) -> float:
+            if args.kind == "step":
+                return evaluate_tflite(args.output, ds)
+            return evaluate_export(model, ds, "int8", calibration)
+
+        print_float_vs_int8(model, calib, test, int8_score)
     return 0
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgegru.cli.common import add_data_args, command_parser, load_data, require_float, seed_value
+from edgegru.cli.common import (
+    add_data_args,
+    command_parser,
+    load_data,
+    print_float_vs_int8,
+    require_float,
+    seed_value,
+)
 from edgegru.core.atomic import check_output_path
 
 
@@ -45,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgegru.nn.evaluate import evaluate, format_metric, metric_name
+    from edgegru.nn.evaluate import evaluate
     from edgegru.quant import calibrate, quantize
 
     model = require_float(args.model, "quantize")
@@ -56,9 +63,6 @@ def run(args: argparse.Namespace) -> int:
     qm.save(args.output)
     print(f"{qm.describe()}: {qm.weight_bytes()} bytes of int8 weights")
     if model.head is not None:
-        ds, label = (test, "test") if test is not None else (calib, "calibration")
-        name = metric_name(ds)
-        f, q = evaluate(model, ds), evaluate(qm, ds)
-        print(f"{label} {name}: float {format_metric(name, f)}, int8 {format_metric(name, q)}")
+        print_float_vs_int8(model, calib, test, lambda ds: evaluate(qm, ds))
     print(f"wrote {args.output}")
     return 0

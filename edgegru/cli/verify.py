@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgegru.cli.common import add_data_args, command_parser, load_data, require_quantised, seed_value
+from edgegru.cli.common import add_stimulus_args, command_parser, require_quantised, stimulus
 from edgegru.core.errors import EdgeGruError
 
 VERIFY_CPU, VERIFY_SEQUENCES, VERIFY_STEPS = "cortex-m4", 64, 100  # the random input's defaults
@@ -31,43 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=["gcc", "clang"],
         help="compiler of the model's C (default gcc; on cortex-m, arm-none-eabi-gcc links the firmware)",
     )
-    p.add_argument(
-        "--sequences",
-        type=int,
-        default=VERIFY_SEQUENCES,
-        help="random sequences when no data is given (default 64)",
-    )
-    p.add_argument("--steps", type=int, default=VERIFY_STEPS, help="steps per random sequence (default 100)")
-    p.add_argument("--seed", type=seed_value, default=0, help="seed of the random sequences (default 0)")
     p.add_argument("--sanitize", action="store_true", help="host: build with ASan and UBSan")
-    add_data_args(p, "input", required=False)
+    add_stimulus_args(p, VERIFY_SEQUENCES, VERIFY_STEPS)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from edgegru.targets.host import verify_host
-    from edgegru.targets.verify import random_stimulus
 
     qm = require_quantised(args.model, "verify")
     if args.target == "host" and (args.emulate or args.cpu != VERIFY_CPU):
         raise EdgeGruError("--emulate and --cpu apply to --target cortex-m, not host")
     if args.target == "cortex-m" and args.sanitize:
         raise EdgeGruError("--sanitize applies to --target host (ASan and UBSan run on the host)")
-    data, _ = load_data(args)
-    if data is not None and (args.sequences, args.steps) != (VERIFY_SEQUENCES, VERIFY_STEPS):
-        raise EdgeGruError("--sequences and --steps shape the random input; with data they do not apply")
-    if data is None:
-        if args.sequences < 1 or args.steps < 1:
-            raise EdgeGruError("--sequences and --steps must be >= 1")
-        x = random_stimulus(qm, args.sequences, args.steps, args.seed)
-    else:
-        if data.input_size != qm.input_size:
-            raise EdgeGruError(
-                f"input data has {data.input_size} channels, the model expects {qm.input_size}"
-            )
-        x = data.x.astype(np.float32)  # float inputs exercise the on-device quantisation too
+    x = stimulus(args, qm, VERIFY_SEQUENCES, VERIFY_STEPS)
     if args.target == "host":
         report = verify_host(qm, x, sanitize=args.sanitize, cc=args.cc)
     else:

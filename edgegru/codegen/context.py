@@ -12,7 +12,6 @@ name their own sizes K and H (an enum), which the product calls use.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import get_args
@@ -23,8 +22,9 @@ from edgegru.codegen.carray import CArray, format_floats, format_structs, format
 from edgegru.codegen.ctext import MAX_C_STRING, FileText
 from edgegru.codegen.layout import interleave, row_block, sigmoid_pairs, split_rows, unit_pairs
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS, MAX_SIZE
 from edgegru.core.version import __version__
-from edgegru.nn.model import MAX_OUTPUTS, MAX_SIZE, HeadKind
+from edgegru.nn.model import HeadKind
 from edgegru.quant.activations import SIGMOID_TABLE
 from edgegru.quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
 
@@ -531,28 +531,6 @@ READOUTS = ("window", "stream")
 MAX_WINDOW = 2**31 - 1  # a length the header prints as a C int constant
 
 
-def model_hash(qm: QuantizedModel) -> str:
-    """The first 16 hex digits of the SHA-256 of everything the C computes with: the variant,
-    the state width, the input's and the head's scales, and every integer array (its name,
-    type, shape and little-endian bytes), so a firmware can log which model it runs."""
-    digest = hashlib.sha256()
-    head = qm.head
-    scalars = [qm.variant, qm.state_bits, repr(float(qm.input.scale)), qm.input.zero_point]
-    if head is not None:
-        scalars += [head.kind, repr(float(head.weight_scale))]
-    digest.update(repr(scalars).encode())
-    arrays = {"input.scale_mul": qm.input.scale_mul, "input.offset": qm.input.offset}
-    for k, layer in enumerate(qm.layers):
-        arrays.update({f"layer{k}.{name}": getattr(layer, name) for name in layer.ARRAYS})
-    if head is not None:
-        arrays.update({"head.weight": head.weight, "head.bias": head.bias})
-    for name, array in arrays.items():
-        values = np.ascontiguousarray(array, dtype=np.asarray(array).dtype.newbyteorder("<"))
-        digest.update(f"{name} {values.dtype.str} {values.shape}".encode())
-        digest.update(values.tobytes())
-    return digest.hexdigest()[:16]
-
-
 def _length(value: object, field: str) -> int:
     """A recorded sequence length, which the header prints as a C constant."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW:
@@ -638,7 +616,7 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
         input_zero_point=qm.input.zero_point,
         input_scale_text=f"{qm.input.scale:.9g}",
         input_scale_c=f"{float(np.float32(qm.input.scale))!r}f",
-        model_hash=model_hash(qm),
+        model_hash=qm.fingerprint(),
         window=training_window(qm),
         channel_names=_channel_names(qm),
         sigmoid_table=format_values(table, 12 if layout == "interleaved" else 8),

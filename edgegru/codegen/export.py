@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from edgegru.codegen.cmake import CMAKE_LISTS, cmake_lists
-from edgegru.codegen.context import model_hash
 from edgegru.codegen.render import Rendered, render
 from edgegru.core.atomic import atomic_directory, check_output_path
 from edgegru.core.errors import EdgeGruError
@@ -99,7 +98,7 @@ def write_export(
     _check_destination(out_dir, names)
     full_report = {
         "model": qm.describe(),
-        "model_hash": model_hash(qm),
+        "model_hash": qm.fingerprint(),
         "layout": layout,
         "weight_bytes": rendered.weight_bytes,
         "const_bytes": rendered.const_bytes,

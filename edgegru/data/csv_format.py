@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS
 from edgegru.data.dataset import Dataset, encode_classes, pad_sequences, parse_floats, resolve_task, shown
 from edgegru.data.limits import (
     MAX_CHANNELS,
@@ -34,7 +35,6 @@ from edgegru.data.limits import (
     check_padded,
     numbered_lines,
 )
-from edgegru.nn.model import MAX_OUTPUTS
 
 
 @dataclass

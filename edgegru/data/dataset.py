@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS
 from edgegru.data.limits import check_cap
-from edgegru.nn.model import MAX_OUTPUTS
 
 TASKS = ("classification", "regression")
 NO_IMPUTE = "edgegru does not impute missing values: fill them or drop the case"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.nn.model import MAX_SIZE
+from edgegru.core.generator_limits import MAX_SIZE
 
 # Input channels of one case: the C generator takes an input size of at most MAX_SIZE.
 MAX_CHANNELS = MAX_SIZE

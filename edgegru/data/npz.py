@@ -31,6 +31,7 @@ from typing import IO
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS
 from edgegru.data.dataset import Dataset, encode_classes, out_of_range, resolve_task, shown, valid_mask
 from edgegru.data.limits import (
     MAX_ARRAY_BYTES,
@@ -40,7 +41,6 @@ from edgegru.data.limits import (
     check_label,
     check_padded,
 )
-from edgegru.nn.model import MAX_OUTPUTS
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS
 from edgegru.data.dataset import (
     Dataset,
     encode_classes,
@@ -38,7 +39,6 @@ from edgegru.data.limits import (
     check_padded,
     numbered_lines,
 )
-from edgegru.nn.model import MAX_OUTPUTS
 
 _FLAGS = ("timestamps", "missing", "univariate", "equallength")
 _IGNORED = ("problemname",)

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, one_line, quote
-from edgegru.nn.model import MAX_SIZE
+from edgegru.core.generator_limits import MAX_SIZE
 
 # The weights of MAX_LAYERS GRUs of 512 units in float32 (6 MB each) plus the largest head: 52 MB
 MAX_FILE_BYTES = 64 * 2**20

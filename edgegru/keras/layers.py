@@ -17,17 +17,9 @@ from typing import Any
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_OUTPUTS, MAX_SIZE
 from edgegru.keras.archive import KerasFile, Layer
-from edgegru.nn.model import (
-    GATES,
-    MAX_OUTPUTS,
-    MAX_SIZE,
-    GRULayer,
-    Normalisation,
-    Variant,
-    check_integer,
-    shown,
-)
+from edgegru.nn.model import GATES, GRULayer, Normalisation, Variant, check_integer, shown
 
 KERAS_GATES = ("z", "r", "n")  # the order of Keras's gate blocks (it calls the candidate h)
 TO_EDGEGRU = [KERAS_GATES.index(gate) for gate in GATES]  # [1, 0, 2]

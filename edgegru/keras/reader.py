@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.generator_limits import MAX_LAYERS
 from edgegru.keras.archive import KerasFile, Layer, open_keras
 from edgegru.keras.config import model_layers
 from edgegru.keras.layers import dense_head, gru_layer, head_activation, normalisation
-from edgegru.nn.model import MAX_LAYERS, GRULayer, Head, HeadKind, Model, Variant, shown
+from edgegru.nn.model import GRULayer, Head, HeadKind, Model, Variant, shown
 
 INFERENCE_NO_OPS = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
 HEADS = ("Dense", "TimeDistributed")

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgegru.core.container import load_container, save_container
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.core.generator_limits import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE
 from edgegru.core.version import __version__
 
 Variant = Literal["reset_after", "reset_before"]
@@ -36,17 +37,6 @@ HeadKind = Literal["classification", "regression"]
 HEAD_KINDS: tuple[str, ...] = ("classification", "regression")
 GATES = ("r", "z", "n")
 
-# What the C generator takes, checked wherever a model is made, loaded or saved, so that no
-# file holds a model the later stages refuse. These are the one definition of each limit.
-MAX_SIZE = 512  # input and hidden sizes the C generator takes: every accumulator provably fits int32
-MAX_OUTPUTS = 1024  # head outputs: the C's class-name and logit arrays stay small
-# Stacked layers: microcontroller models have one to three; a file's num_layers is checked
-# against this before any list of layers is built, so a huge count costs nothing.
-MAX_LAYERS = 8
-# A class name in UTF-8 bytes: a label, not a text. It becomes a C string literal (which
-# every C99 compiler takes up to 4095 bytes) and appears in reports. 256 holds the data
-# readers' longest label (64 characters) in any script (up to 4 bytes a character).
-MAX_NAME_BYTES = 256
 
 MODEL_KIND = "float-model"
 MODEL_FORMAT_VERSION = 1

@@ -22,10 +22,11 @@ from torch import nn
 from tqdm import tqdm
 
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.generator_limits import MAX_SIZE
 from edgegru.data import Dataset
 from edgegru.data.dataset import valid_mask
 from edgegru.data.limits import MAX_LABEL_CHARS
-from edgegru.nn.model import MAX_SIZE, VARIANTS, Model
+from edgegru.nn.model import VARIANTS, Model
 from edgegru.nn.torch_bridge import TorchGRU
 
 
@@ -63,7 +64,7 @@ class TrainConfig:
         if not 0 <= self.seed < 2**32:
             raise EdgeGruError(f"--seed {self.seed}: expected 0 <= seed < 2^32")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise EdgeGruError(f"validation fraction {self.val_fraction}: expected 0 <= f < 1")
+            raise EdgeGruError(f"--val-fraction {self.val_fraction} (val_fraction): expected 0 <= f < 1")
 
 
 @dataclass

@@ -32,7 +32,8 @@ import onnx
 from onnx import TensorProto
 
 from edgegru.core.errors import quote
-from edgegru.nn.model import MAX_LAYERS, MAX_OUTPUTS, GRULayer, Variant
+from edgegru.core.generator_limits import MAX_LAYERS, MAX_OUTPUTS
+from edgegru.nn.model import GRULayer, Variant
 from edgegru.onnx.graph import OnnxGraph, describe, describe_some, shown_value
 from edgegru.onnx.gru_node import gru_node_to_layer
 from edgegru.onnx.shapes import MINUS_ONE, ONE, ZERO, Size, product, regroup, shape_value

@@ -19,7 +19,7 @@ import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.nn.model import MAX_SIZE
+from edgegru.core.generator_limits import MAX_SIZE
 
 # Ops through which an initial_h still comes from a zero constant or a graph input
 # (PyTorch builds its zero state with ConstantOfShape -> Slice).

@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 
 from edgegru.core.errors import quote
-from edgegru.nn.model import MAX_SIZE, GRULayer, Variant
+from edgegru.core.generator_limits import MAX_SIZE
+from edgegru.nn.model import GRULayer, Variant
 from edgegru.onnx.exporter import swap_update_reset
 from edgegru.onnx.graph import OnnxGraph, describe, shown_value
 

@@ -23,15 +23,8 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from edgegru.core.errors import QUOTE_LIMIT, EdgeGruError, one_line, quote
-from edgegru.nn.model import (
-    HEAD_KINDS,
-    MAX_NAME_BYTES,
-    MAX_OUTPUTS,
-    Head,
-    HeadKind,
-    Model,
-    Normalisation,
-)
+from edgegru.core.generator_limits import MAX_NAME_BYTES, MAX_OUTPUTS
+from edgegru.nn.model import HEAD_KINDS, Head, HeadKind, Model, Normalisation
 from edgegru.onnx.chain import LOOP_ADVICE, ChainReader
 from edgegru.onnx.graph import MAX_ENTRIES, MAX_FILE_BYTES, OnnxGraph, describe
 

@@ -8,6 +8,7 @@ results out, never on the integer path.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import numpy as np
 
 from edgegru.core.container import load_container, save_container
 from edgegru.core.errors import EdgeGruError
+from edgegru.core.generator_limits import MAX_LAYERS
 from edgegru.nn.model import (
-    MAX_LAYERS,
     VARIANTS,
     HeadKind,
     Variant,
@@ -141,10 +142,8 @@ class QuantizedModel:
             parts.append(f"{self.head.kind}({self.head.output_size})")
         return " -> ".join(parts) + f", {self.variant}, int{self.state_bits} state"
 
-    def save(self, path: str | Path) -> None:
-        """Write the model as one versioned file (atomically), after the checks loading makes,
-        so that no file is written that could not be read back."""
-        check_quantized(self)
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array the targets compute with, by the name its file stores it under."""
         arrays: dict[str, np.ndarray] = {
             "input.scale_mul": self.input.scale_mul,
             "input.offset": self.input.offset,
@@ -152,6 +151,31 @@ class QuantizedModel:
         for i, layer in enumerate(self.layers):
             for name in QuantizedLayer.ARRAYS:
                 arrays[f"layer{i}.{name}"] = getattr(layer, name)
+        if self.head is not None:
+            arrays["head.weight"] = self.head.weight
+            arrays["head.bias"] = self.head.bias
+        return arrays
+
+    def fingerprint(self) -> str:
+        """The first 16 hex digits of the SHA-256 of everything the C computes with: the
+        variant, the state width, the input's and the head's scales, and every array (its
+        name, type, shape and little-endian bytes), so a firmware can log which model it runs."""
+        digest = hashlib.sha256()
+        scalars = [self.variant, self.state_bits, repr(float(self.input.scale)), self.input.zero_point]
+        if self.head is not None:
+            scalars += [self.head.kind, repr(float(self.head.weight_scale))]
+        digest.update(repr(scalars).encode())
+        for name, array in self.arrays().items():
+            values = np.ascontiguousarray(array, dtype=np.asarray(array).dtype.newbyteorder("<"))
+            digest.update(f"{name} {values.dtype.str} {values.shape}".encode())
+            digest.update(values.tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        """Write the model as one versioned file (atomically), after the checks loading makes,
+        so that no file is written that could not be read back."""
+        check_quantized(self)
+        arrays = self.arrays()
         meta: dict[str, Any] = {
             "variant": self.variant,
             "state_bits": self.state_bits,
@@ -160,8 +184,6 @@ class QuantizedModel:
             "metadata": self.metadata,
         }
         if self.head is not None:
-            arrays["head.weight"] = self.head.weight
-            arrays["head.bias"] = self.head.bias
             meta["head"] = {
                 "kind": self.head.kind,
                 "weight_scale": float(self.head.weight_scale),

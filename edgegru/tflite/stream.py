@@ -37,7 +37,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.nn.model import MAX_SIZE
+from edgegru.core.generator_limits import MAX_SIZE
 from edgegru.tflite.read import (
     MAX_TFLITE_BYTES,
     METADATA_FORMAT,
@@ -251,7 +251,8 @@ def step_spec(meta: dict[str, Any], path: Path) -> StepSpec:
     kind = _required(meta, "kind", path)
     if kind == "sequence":
         raise EdgeGruError(
-            f"{path}: is an edgegru sequence model; streaming needs a step model (export it with kind='step')"
+            f"{path}: is an edgegru sequence model; streaming needs a step model "
+            "(export it with --kind step, kind='step')"
         )
     if kind != "step":
         raise _bad_field(path, "kind", kind, "'step'")

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.codegen.context import model_hash
 from edgegru.codegen.render import render
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS, run_tool
@@ -82,7 +81,7 @@ def test_macros_hold_the_scales_hash_and_version_and_the_softmax_is_stable(layou
     assert float(scale_in) == pytest.approx(float(np.float32(qm.input.scale)), rel=1e-7)
     assert int(zero) == qm.input.zero_point
     assert float(scale_out) == pytest.approx(float(np.float32(qm.head.logit_scale)), rel=1e-7)
-    assert digest == model_hash(qm) and re.fullmatch(r"[0-9a-f]{16}", digest)
+    assert digest == qm.fingerprint() and re.fullmatch(r"[0-9a-f]{16}", digest)
     assert version == __version__
     got = np.array([[float(v) for v in line.split()] for line in lines[1:]])
     real = logits.astype(np.float64) * np.float64(np.float32(qm.head.logit_scale))
@@ -95,13 +94,13 @@ def test_macros_hold_the_scales_hash_and_version_and_the_softmax_is_stable(layou
 
 def test_the_hash_changes_with_any_integer_or_scale():
     qm = make_qmodel(4, [6], "reset_before", "classification", 8, seed=1)
-    first = model_hash(qm)
-    assert model_hash(make_qmodel(4, [6], "reset_before", "classification", 8, seed=1)) == first
+    first = qm.fingerprint()
+    assert make_qmodel(4, [6], "reset_before", "classification", 8, seed=1).fingerprint() == first
     qm.layers[0].wh[2, 5, 5] ^= 1
-    assert model_hash(qm) != first
+    assert qm.fingerprint() != first
     qm.layers[0].wh[2, 5, 5] ^= 1
     qm.head.weight_scale *= 1.0000001
-    assert model_hash(qm) != first
+    assert qm.fingerprint() != first
 
 
 def test_training_records_the_window_and_channel_names(tmp_path):

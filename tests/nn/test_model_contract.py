@@ -23,7 +23,8 @@ from edgegru.cli.main import main
 from edgegru.core import container
 from edgegru.core.container import META_KEY
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE, GRULayer, Model
+from edgegru.core.generator_limits import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE
+from edgegru.nn.model import GRULayer, Model
 from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, qmodel, quantize
 from edgegru.quant.qmodel import QuantizedModel

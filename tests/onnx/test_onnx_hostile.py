@@ -29,7 +29,8 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import edgegru.onnx.importer as onnx_import
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.model import MAX_LAYERS, MAX_SIZE, Model, Normalisation
+from edgegru.core.generator_limits import MAX_LAYERS, MAX_SIZE
+from edgegru.nn.model import Model, Normalisation
 from edgegru.nn.synthetic import random_model
 from edgegru.onnx.exporter import build_onnx_model
 from edgegru.onnx.graph import MAX_ELEMENTS, MAX_ENTRIES, MAX_READ_BYTES

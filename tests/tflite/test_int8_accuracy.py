@@ -47,3 +47,23 @@ def test_a_model_without_head_is_refused(tmp_path):
     export_tflite(random_model(2, [4], "reset_after"), path, quiet=True)
     with pytest.raises(EdgeGruError, match="has no head"):
         TflitePredictor(path)
+
+
+@pytest.mark.parametrize("kind", ["step", "sequence"])
+def test_export_int8_prints_float_and_int8_scores_on_the_test_set(tmp_path, capsys, kind):
+    """The CLI's line carries the scores the API computes for the file it wrote."""
+    from edgegru.cli.main import main
+    from edgegru.data import builtin_dataset
+
+    test = builtin_dataset("gestures", 15, 1000)  # what --builtin --samples 60 tests on
+    classes = len(test.class_names)
+    model = random_model(test.input_size, [8], "reset_after", "classification", output_size=classes, seed=4)
+    model.save(tmp_path / "m.egru")
+    out = tmp_path / "m.tflite"
+    args = ["export", str(tmp_path / "m.egru"), "--target", "tflite", "--dtype", "int8", "--kind", kind]
+    steps = ["--steps", str(test.x.shape[1])] if kind == "sequence" else []
+    assert main([*args, *steps, "--builtin", "gestures", "--samples", "60", "-o", str(out)]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("test accuracy")]
+    calib = builtin_dataset("gestures", 60, 0).x
+    int8 = evaluate_tflite(out, test) if kind == "step" else evaluate_export(model, test, "int8", calib)
+    assert line == [f"test accuracy: float {100 * evaluate(model, test):.1f}%, int8 {100 * int8:.1f}%"]
