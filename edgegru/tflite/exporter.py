@@ -43,7 +43,7 @@ from edgegru.nn.model import Model, shown
 from edgegru.tflite.builder import GraphBuilder, QuantParams
 from edgegru.tflite.emit import TfliteEmitter, Value
 from edgegru.tflite.graph import X_ROLE, StepWeights, emit_step, prepare_weights, state_role
-from edgegru.tflite.read import METADATA_FORMAT, METADATA_NAME, METADATA_VERSION
+from edgegru.tflite.read import METADATA_FORMAT, METADATA_NAME, METADATA_VERSION, is_csv_name
 
 SIGNATURES = {"step": "step", "sequence": "serving_default"}
 DTYPES = ("float32", "int8")
@@ -141,6 +141,13 @@ def _check_args(model: Model, path: Path, kind: str, dtype: str, steps: int | No
     if not path.parent.is_dir():
         raise EdgeGruError(f"{path}: directory {path.parent} does not exist")
     model.validate()
+    names = model.head.class_names if model.head is not None else None
+    for i, name in enumerate(names or []):
+        if not is_csv_name(name):
+            raise EdgeGruError(
+                f"class name {i} {shown(name)}: edgegru run prints class names as CSV fields, so a "
+                ".tflite's must be printable and without commas; rename the class"
+            )
 
 
 def _calibration_plan(model: Model, calibration: np.ndarray | None) -> dict[str, QuantParams]:

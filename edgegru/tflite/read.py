@@ -27,8 +27,15 @@ METADATA_NAME = "edgegru"
 METADATA_FORMAT = "edgegru-tflite"
 METADATA_VERSION = 1
 
+
+def is_csv_name(name: object) -> bool:
+    """Whether a class name can be written to the metadata: ``edgegru run`` prints it as a
+    CSV field of each output line, so it must be one field on one line."""
+    return isinstance(name, str) and "," not in name and name.isprintable()
+
+
 # The largest .tflite file read. The largest step model edgegru writes, ten float32
-# layers of the largest size (512, edgegru.nn.model.MAX_SIZE), is about 63 MB; four
+# layers of the largest size (512, edgegru.core.generator_limits.MAX_SIZE), is about 63 MB; four
 # times that still leaves a Raspberry Pi's memory to the interpreter.
 MAX_TFLITE_BYTES = 256 * 1024 * 1024
 # Models carry a handful of metadata entries (edgegru's, the converter's

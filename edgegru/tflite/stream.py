@@ -44,6 +44,7 @@ from edgegru.tflite.read import (
     METADATA_NAME,
     METADATA_VERSION,
     MalformedTflite,
+    is_csv_name,
     metadata_span,
 )
 
@@ -294,8 +295,7 @@ def _output(output: object, path: Path) -> tuple[str, list[str] | None]:
     if not isinstance(names, list) or not names:
         raise _bad_field(path, "output.class_names", names, "null or a list of names")
     for i, name in enumerate(names):
-        # Names are printed as a CSV field of each output line: one field, one line.
-        if not isinstance(name, str) or "," in name or not name.isprintable():
+        if not is_csv_name(name):
             raise _bad_field(path, f"class name {i}", name, "a string of printable characters without commas")
     return kind, names
 

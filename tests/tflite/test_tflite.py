@@ -448,3 +448,14 @@ def test_export_prints_size_summary(tmp_path, capsys):
     export_tflite(random_model(5, [8], "reset_after"), tmp_path / "m.tflite")
     err = capsys.readouterr().err
     assert "m.tflite: step model, float32" in err and "bytes of weights" in err
+
+
+@pytest.mark.parametrize("name", ["walk,run", "tab\there", "new\nline"])
+def test_class_names_the_runtime_cannot_print_are_refused_before_writing(tmp_path, name):
+    """`edgegru run` prints class names as CSV fields; the export must not write a file the
+    runtime then refuses."""
+    model = random_model(3, [4], "reset_after", "classification", output_size=2)
+    model.head.class_names = ["ok", name]
+    with pytest.raises(EdgeGruError, match=r"class name 1 .*printable and without commas"):
+        export_tflite(model, tmp_path / "m.tflite", quiet=True)
+    assert not (tmp_path / "m.tflite").exists()
