@@ -1,7 +1,8 @@
 """``python -m edgegru.runtime``: the ``run`` command alone, for a Raspberry Pi without torch.
 
-The command lives in :mod:`edgegru.cli.run` and the streaming in :mod:`edgegru.tflite.stream`;
-this name stays because Pi set-ups, scripts and docs call it.
+The command lives in :mod:`edgegru.cli.run` and the streaming in :mod:`edgegru.tflite.stream`
+(LiteRT) and :mod:`edgegru.engine.stream` (``--engine c``: the generated C through ctypes, no
+LiteRT needed); this name stays because Pi set-ups, scripts and docs call it.
 """
 
 from edgegru.cli.run import runtime_main as main

@@ -14,9 +14,16 @@ DEBIAN_PACKAGES=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm  # Cortex-M builds and QEMU
     clang llvm                                                 # Cortex-M builds with clang, checked
     gcc-aarch64-linux-gnu qemu-user-static mmdebstrap          # emulated Raspberry Pi (arm64)
+    g++ libeigen3-dev                                          # the bench's float C++ peer
+)
+DEV_PACKAGES=(
+    chromium                                                   # tests look at the HTML report
 )
 extra="all"
-[[ "${1:-}" == "--dev" ]] && extra="dev"
+if [[ "${1:-}" == "--dev" ]]; then
+    extra="dev"
+    DEBIAN_PACKAGES+=("${DEV_PACKAGES[@]}")
+fi
 
 install_debian_packages() {
     local sudo=""

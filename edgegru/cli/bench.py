@@ -1,5 +1,6 @@
-"""``edgegru bench``: time the generated C against torch and LiteRT on this machine, or count
-its instructions per step on Cortex-M cores, for random shapes or for the user's own model.
+"""``edgegru bench``: time the generated C against an Eigen float peer, torch and LiteRT on this
+machine, or count its instructions per step on Cortex-M cores, for random shapes or for the
+user's own model.
 
 The measuring is in :mod:`edgegru.targets.host_bench` and :mod:`edgegru.targets.cortex_m`;
 this module parses the options and prints the method next to each table.
@@ -11,13 +12,17 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgegru.cli.common import load_any_model, refuse_options_of_other_targets, require_float
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.generator_limits import MAX_SIZE
 from edgegru.core.toolchain import STRICT_FLAGS
-from edgegru.targets.host_bench import DEFAULT_CFLAGS, DEFAULT_SHAPES, bench_host, format_table
+from edgegru.targets.host_bench import DEFAULT_CFLAGS, DEFAULT_SHAPES, BenchOptions, BenchResult, bench_host
+from edgegru.targets.host_bench_peer import PEER_FLAGS, find_eigen
+from edgegru.targets.host_bench_tables import format_result
+from edgegru.targets.host_machine import versions_line
 
 if TYPE_CHECKING:
     from edgegru.targets.cortex_m.instructions import InstructionCount
@@ -27,6 +32,8 @@ BENCH_OPTIONS = {
     "repeats": ("host",),
     "min_time": ("host",),
     "cc": ("host",),
+    "cxx": ("host",),
+    "eigen": ("host",),
     "cflags": ("host",),
     "no_xnnpack": ("host",),
     "float": ("host",),
@@ -38,6 +45,7 @@ BENCH_DEFAULTS = {
     "repeats": 7,
     "min_time": 0.05,
     "cc": "gcc",
+    "cxx": "g++",
     "cflags": " ".join(DEFAULT_CFLAGS),
     "no_xnnpack": False,
     "cpu": "cortex-m4,cortex-m0plus,cortex-m7",
@@ -48,11 +56,14 @@ BENCH_DEFAULTS = {
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "bench",
-        help="time the generated C against torch and LiteRT, or count Cortex-M instructions",
+        help="time the generated C against an Eigen float peer, torch and LiteRT, or count Cortex-M "
+        "instructions",
         description="Time one step (batch 1, state carried) of your model, or of random "
-        "single-layer GRUs: the generated C, torch.nn.GRU and the LiteRT interpreter; or count "
-        "the C's instructions per step on Cortex-M cores. A quantised MODEL times its C; a float "
-        "MODEL (or --float) adds torch and LiteRT on the float model. Method: docs/performance.md.",
+        "single-layer GRUs: the generated C, a float C++ GRU on Eigen in the same binary, "
+        "torch.nn.GRU and the LiteRT interpreter on the float32 and int8 models, interleaved in "
+        "rounds, in thread CPU time; or count the C's instructions per step on Cortex-M cores. A "
+        "quantised MODEL times its C; a float MODEL (or --float) adds the float contenders. "
+        "Method: docs/performance.md.",
         epilog="examples:\n  edgegru bench\n  edgegru bench bm-int8.egru --float bm.egru\n"
         "  edgegru bench --shapes 6x32,128x128 --repeats 11\n"
         "  edgegru bench --cflags=-O2 --no-xnnpack\n"
@@ -79,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--repeats",
         type=int,
         default=BENCH_DEFAULTS["repeats"],
-        help="timed runs per figure; the median is kept (default 7)",
+        help="rounds, each timing every contender once; the median is kept (default 7)",
     )
     cortex = parser.add_argument_group("cortex-m target")
     cortex.add_argument(
@@ -104,13 +115,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--min-time",
         type=float,
         default=BENCH_DEFAULTS["min_time"],
-        help="seconds each timed run lasts at least (default 0.05)",
+        help="seconds of thread CPU time each timed run lasts at least (default 0.05)",
     )
     host.add_argument("--cc", default=BENCH_DEFAULTS["cc"], help="host C compiler (default gcc)")
     host.add_argument(
+        "--cxx", default=BENCH_DEFAULTS["cxx"], help="C++ compiler of the Eigen peer (default g++)"
+    )
+    host.add_argument(
+        "--eigen",
+        metavar="DIR",
+        help="Eigen 3's include directory, holding Eigen/Core (default: /usr/include/eigen3 or "
+        "/usr/local/include/eigen3; without one the peer is not timed)",
+    )
+    host.add_argument(
         "--cflags",
         default=BENCH_DEFAULTS["cflags"],
-        help="optimisation flags for the C, added to the strict C99 warning flags "
+        help="optimisation flags for the C and the Eigen peer, added to the strict C99 warning flags "
         "(default '%(default)s'; write a single flag as --cflags=-O2)",
     )
     host.add_argument("--no-xnnpack", action="store_true", help="run LiteRT without its XNNPACK delegate")
@@ -156,28 +176,40 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
     return shapes
 
 
-def _run_host(args: argparse.Namespace) -> int:
-    cflags = args.cflags.split()
-    if args.model is not None:
-        return _run_host_model(args, cflags)
-    shapes = parse_shapes(args.shapes)
-    rows = bench_host(
-        shapes,
+def _host_options(args: argparse.Namespace) -> BenchOptions:
+    """The host options, with Eigen's directory found (or checked where --eigen names it)."""
+    if args.eigen is None:
+        eigen = find_eigen()
+    else:
+        eigen = find_eigen((Path(args.eigen),))
+        if eigen is None:
+            raise EdgeGruError(
+                f"--eigen {args.eigen}: no Eigen/Core there; expected Eigen 3's include directory"
+            )
+    return BenchOptions(
         repeats=args.repeats,
         min_time=args.min_time,
         cc=args.cc,
-        cflags=cflags,
+        cxx=args.cxx,
+        cflags=tuple(args.cflags.split()),
         xnnpack=not args.no_xnnpack,
-        progress=lambda message: print(message, file=sys.stderr, flush=True),
+        eigen=eigen,
     )
-    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}; rows layout, int16 state, no head")
-    _print_method(args)
-    print(format_table(rows))
+
+
+def _run_host(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        return _run_host_model(args)
+    shapes = parse_shapes(args.shapes)
+    options = _host_options(args)
+    result = bench_host(shapes, options, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *options.cflags])}; rows layout, int16 state, no head")
+    _print_method(options, result)
     return 0
 
 
-def _run_host_model(args: argparse.Namespace, cflags: list[str]) -> int:
-    """The user's model: its C, and torch and LiteRT when a float model is at hand."""
+def _run_host_model(args: argparse.Namespace) -> int:
+    """The user's model: its C, and the float contenders when a float model is at hand."""
     from edgegru.nn.model import Model
     from edgegru.targets.host_bench import bench_user_model
 
@@ -188,37 +220,36 @@ def _run_host_model(args: argparse.Namespace, cflags: list[str]) -> int:
         if model is not None:
             raise EdgeGruError(f"--float: MODEL {args.model} is already a float model")
         model = require_float(args.float, "--float")
-    row = bench_user_model(
-        qm,
-        model,
-        repeats=args.repeats,
-        min_time=args.min_time,
-        cc=args.cc,
-        cflags=cflags,
-        xnnpack=not args.no_xnnpack,
-    )
+    options = _host_options(args)
+    result = bench_user_model(qm, model, options)
     if qm is None:
         where = f"{args.model} quantised here (int16 state, calibrated on the bench's random inputs)"
     else:
         where = args.model
-    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *cflags])}; rows layout, of {where}")
+    print(f"C: {args.cc} {' '.join([*STRICT_FLAGS, *options.cflags])}; rows layout, of {where}")
     if model is None:
-        print("torch, LiteRT: not timed, they run the float model: give it with --float FLOAT.egru")
+        print("Eigen, torch, LiteRT: not timed, they run the float model: give it with --float FLOAT.egru")
     else:
         print(f"float model: {args.float or args.model} ({model.describe()})")
-    _print_method(args)
-    print(format_table([row]))
+    _print_method(options, result)
     return 0
 
 
-def _print_method(args: argparse.Namespace) -> None:
-    """How torch and LiteRT are timed, and how the figures are summarised."""
-    litert = "with XNNPACK (default resolver)" if not args.no_xnnpack else "without XNNPACK"
+def _print_method(options: BenchOptions, result: BenchResult) -> None:
+    """How each contender is run and timed, then the machine and the tables."""
+    litert = "with XNNPACK (default resolver)" if options.xnnpack else "without XNNPACK"
+    if options.eigen is not None:
+        print(f"Eigen: float32 GRU step in C++ on Eigen ({options.eigen}), linked into the C's binary")
+        print(f"       and checked against the float reference; {options.cxx} {' '.join(PEER_FLAGS)}")
+        print(f"       {' '.join(options.cflags)}")
     print("torch: nn.GRU float32 per layer (reset_after only) + nn.Linear head, set_num_threads(1),")
     print("       inference_mode, one call per step")
-    print(f"LiteRT: float32 step model, num_threads=1, {litert}; set_tensor x, h<k> + invoke")
-    print("        + get_tensor h<k>_next, y per step")
-    print(f"median of {args.repeats} runs of >= {args.min_time} s each\n")
+    print(f"LiteRT: float32 and int8 step models, num_threads=1, {litert};")
+    print("        per step set_tensor x and h<k>, invoke, get_tensor h<k>_next and y")
+    print(f"timing: {options.repeats} rounds, contenders in rotating order, each run >= {options.min_time} s")
+    print("        of thread CPU time (CLOCK_THREAD_CPUTIME_ID in C/C++, time.thread_time_ns in Python)")
+    print(versions_line(options.cc, options.cxx, options.eigen))
+    print(format_result(result))
 
 
 def _run_cortex_m(args: argparse.Namespace) -> int:

@@ -152,6 +152,39 @@ def print_float_vs_int8(
     print(f"{label} {name}: float {format_metric(name, f)}, int8 {format_metric(name, q)}")
 
 
+# ---- the evaluation report -----------------------------------------------------------
+
+
+def add_report_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--report FILE``: the HTML evaluation page (edgegru report) of ``what``."""
+    p.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help=f"also write the evaluation report (edgegru report) of {what}, on the test data when given",
+    )
+
+
+def check_report_arg(args: argparse.Namespace) -> None:
+    """Refuse an unusable --report path, or a missing matplotlib, before any work."""
+    if args.report is None:
+        return
+    from edgegru.core.atomic import check_output_path
+
+    check_output_path(Path(args.report))
+    import matplotlib  # noqa: F401  (the report extra; cli.main names it when missing)
+
+
+def write_command_report(
+    args: argparse.Namespace, qm: QuantizedModel, data: Dataset, float_model: Model, names: tuple[str, str]
+) -> None:
+    """The --report page of ``qm`` (named ``names[0]``, its float model ``names[1]``) on
+    ``data``, without Cortex-M figures (edgegru report --cpu adds them), and where it is."""
+    from edgegru.report import write_report
+
+    write_report(args.report, qm, data, float_model, model_name=names[0], float_name=names[1])
+    print(f"report: {args.report}")
+
+
 # ---- model files ------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     from edgegru.nn.evaluate import evaluate, format_metric, metric_name
     from edgegru.nn.train import TrainConfig, train
     from edgegru.quant import calibrate, quantize
+    from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
     from edgegru.targets.cortex_m.cores import get_core
     from edgegru.targets.cortex_m.footprint import measure_footprint
     from edgegru.targets.cortex_m.kernels import LAYOUT, kernels_used
@@ -76,7 +77,7 @@ def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     model.save(out / "model.egru")
 
     print("[2/5] quantise: int8 weights and inputs, int16 state, calibrated on the training set")
-    qm = quantize(model, calibrate(model, train_ds.x, train_ds.lengths, "percentile", 99.9))
+    qm = quantize(model, calibrate(model, train_ds.x, train_ds.lengths, CLI_METHOD, CLI_PERCENTILE))
     qm.save(out / "model-int8.egru")
     name = metric_name(test_ds)
     float_score, int_score = evaluate(model, test_ds), evaluate(qm, test_ds)

@@ -160,7 +160,8 @@ def _export_c(args: argparse.Namespace) -> int:
     result = export_c(qm, args.output, args.prefix, layout, report, measure)
     print(
         f"wrote {', '.join(result.files)} to {result.directory}: {result.weight_bytes} bytes of "
-        f"int8 weights, {result.const_bytes} bytes of biases, multipliers and tables ({layout} layout)"
+        f"int8 weights, {result.const_bytes} bytes of biases, multipliers, tables and padding "
+        f"({layout} layout)"
     )
     return 0
 

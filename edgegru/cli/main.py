@@ -16,7 +16,22 @@ import argparse
 import sys
 from types import ModuleType
 
-from edgegru.cli import bench, demo, example, export, import_model, info, pi, quantize, run, train, verify
+from edgegru.cli import (
+    bench,
+    demo,
+    engine,
+    example,
+    export,
+    import_model,
+    info,
+    pi,
+    quantize,
+    report,
+    run,
+    search,
+    train,
+    verify,
+)
 from edgegru.core.errors import EdgeGruError, run_reporting
 from edgegru.core.version import __version__
 
@@ -24,10 +39,13 @@ from edgegru.core.version import __version__
 COMMANDS: tuple[ModuleType, ...] = (
     demo,
     train,
+    search,
     quantize,
     export,
     verify,
+    report,
     run,
+    engine,
     import_model,
     info,
     pi,
@@ -43,6 +61,9 @@ EXTRAS = {
     "ai_edge_litert": "tflite",
     "flatbuffers": "tflite",
     "unicorn": "bench",
+    "matplotlib": "report",
+    "optuna": "search",
+    "ray": "ray",
 }
 
 

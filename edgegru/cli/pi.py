@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "model's C on it, or benchmark LiteRT and the C on it.",
         epilog="examples:\n  edgegru pi setup\n"
         "  edgegru pi run bm.tflite --input BasicMotions_TEST.ts --sequence 0\n"
+        "  edgegru pi run bm-int8.egru --engine c --input BasicMotions_TEST.ts\n"
         "  edgegru pi verify bm-int8.egru BasicMotions_TEST.ts\n"
         "  edgegru pi bench bm.tflite bm-int8.egru\n  edgegru pi bench",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,9 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="`edgegru run` on the emulated Pi: its python3.11 and LiteRT stream your .tflite",
+        help="`edgegru run` on the emulated Pi: LiteRT streams your .tflite, or --engine c your .egru's C",
         description="Run `python -m edgegru.runtime` (what `edgegru run` runs) on the emulated Pi, "
-        "with the Pi's own aarch64 Python, NumPy and LiteRT. Its output is printed when the run "
+        "with the Pi's own aarch64 Python, NumPy and LiteRT; with --engine c, the model's C "
+        "cross-built for the board (or --library, from `edgegru engine`). Its output is printed when the run "
         "ends (qemu-user runs it as one process whose output is collected).",
     )
     _add_board(run)
@@ -100,9 +102,32 @@ def _setup(_args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The runtime on the Pi, with every option passed on and every path made absolute (the
     guest's working directory is its own)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgegru-pi-run-") as tmp:
+        forwarded = [str(Path(args.model).resolve()), "--engine", args.engine]
+        if args.engine == "c":
+            forwarded += ["--library", str(_pi_library(args, Path(tmp)))]
+        elif args.library is not None:
+            forwarded += ["--library", args.library]  # the runtime refuses it in one line
+        return _run_runtime(args, forwarded)
+
+
+def _pi_library(args: argparse.Namespace, tmp: Path) -> Path:
+    """The engine library the Pi loads: the user's ``--library``, else the model's C
+    cross-built for the board into ``tmp``."""
+    if args.library is not None:
+        return Path(args.library).resolve()
+    from edgegru.engine.build import build_library, toolchain_for
+
+    qm = require_quantised(args.model, "pi run --engine c")
+    return build_library(qm, tmp / "engine.so", toolchain_for(args.board))
+
+
+def _run_runtime(args: argparse.Namespace, forwarded: list[str]) -> int:
+    """``python -m edgegru.runtime`` on the Pi with the remaining options passed on."""
     from edgegru.targets.pi.runner import run_python
 
-    forwarded = [str(Path(args.model).resolve())]
     if args.input != "-":
         forwarded += ["--input", str(Path(args.input).resolve())]
     for flag, value in (("--sequence", args.sequence), ("--on-bad-line", args.on_bad_line)):

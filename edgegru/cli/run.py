@@ -1,4 +1,5 @@
-"""``edgegru run`` and ``python -m edgegru.runtime``: stream inputs through a step .tflite model.
+"""``edgegru run`` and ``python -m edgegru.runtime``: stream inputs through a step .tflite model
+under LiteRT, or through a quantised model's generated C (``--engine c``, :mod:`edgegru.engine`).
 
 The input is either bare step rows (one time step per CSV line, as a sensor sends them) or
 a file in a training format (``.ts``, long ``.csv``, ``.npz``: docs/data.md), whose
@@ -8,7 +9,9 @@ files a model was trained and tested on can be run as they are.
 Both run on a Raspberry Pi where only NumPy and a TFLite interpreter may be installed
 (``python -m edgegru.runtime`` even without Jinja2), so this module imports nothing of
 edgegru but :mod:`edgegru.tflite.stream` and the error reporting: no torch, no exporter.
-The data readers (NumPy only) are imported when a training format is given.
+The data readers (NumPy only) are imported when a training format is given, the C engine
+when it is chosen (NumPy and ctypes, and no LiteRT; a compiler and Jinja2 only to build
+its library when no prebuilt one is given with ``--library``).
 """
 
 from __future__ import annotations
@@ -19,19 +22,38 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeAlias
 
-from edgegru.core.errors import EdgeGruError, run_reporting
+from edgegru.core.errors import EdgeGruError, quote, run_reporting
 from edgegru.tflite.stream import MAX_LINE_CHARS, StreamingModel, stream_lines
 
 if TYPE_CHECKING:
     from edgegru.data import Dataset
+    from edgegru.engine.stream import CStreamingModel
 
 RUNTIME_PROG = "python -m edgegru.runtime"
+# What --engine names: the model each streams, for the one-line error of a bad value.
+ENGINES = {"litert": "a step .tflite under LiteRT", "c": "a quantised .egru through its generated C"}
+Stream: TypeAlias = "StreamingModel | CStreamingModel"  # the same attributes and methods
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL.tflite", help="an edgegru step model")
+    parser.add_argument(
+        "model", metavar="MODEL", help="an edgegru step .tflite, or with --engine c a quantised .egru"
+    )
+    parser.add_argument(
+        "--engine",
+        default="litert",
+        metavar="ENGINE",
+        help="litert (default): stream a step .tflite with LiteRT; c: stream a quantised .egru "
+        "through its generated C (int8, the integer reference's outputs bit for bit)",
+    )
+    parser.add_argument(
+        "--library",
+        metavar="FILE.so",
+        help="--engine c: a prebuilt engine library of the model (edgegru engine), used without a "
+        "compiler; default: one built with this machine's C compiler, cached per user",
+    )
     parser.add_argument(
         "--input",
         default="-",
@@ -64,15 +86,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "run",
-        help="stream CSV rows or a data file's sequences through an edgegru step .tflite model",
+        help="stream CSV rows or a data file's sequences through a step .tflite or a quantised model's C",
         description="Stream CSV rows (one time step per line) through an edgegru step "
         ".tflite model and print each step's output as soon as its line arrives. "
         "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise. "
         "A .ts, long .csv or .npz --input is run sequence by sequence, the state reset before "
         "each; its lines are 'SEQUENCE,STEP,CLASS,SCORES...' (or 'SEQUENCE,STEP,VALUES...'), "
-        "and a classifier's last-step classes are scored against the file's labels on stderr.",
+        "and a classifier's last-step classes are scored against the file's labels on stderr. "
+        "--engine c streams a quantised .egru through its generated C instead, with the same output.",
         epilog="examples:\n"
         "  edgegru run bm.tflite --input steps.csv --latency\n"
+        "  edgegru run bm-int8.egru --engine c --input BasicMotions_TEST.ts\n"
         "  edgegru run bm.tflite --input BasicMotions_TEST.ts --sequence 0\n"
         "  sensor_reader | edgegru run bm-int8.tflite --on-bad-line stop\n"
         f"  {RUNTIME_PROG} bm.tflite --input steps.csv   # on a Pi without torch",
@@ -84,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """0 when the stream ended, 1 when a bad line stopped it, 130 on Ctrl-C."""
-    model = StreamingModel(args.model)
+    model = open_stream(args.model, args.engine, args.library)
     source: TextIO | None = None
     emit: Callable[[], int]
     if args.input != "-" and holds_sequences(args.input):
@@ -122,7 +146,29 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def print_outputs(model: StreamingModel, source: TextIO, stop: bool, reset_on_blank: bool) -> int:
+def open_stream(model: str, engine: str, library: str | None) -> Stream:
+    """The model streamed by the chosen engine; one line for an engine that cannot take it."""
+    if engine not in ENGINES:
+        choices = "; ".join(f"{name} ({what})" for name, what in ENGINES.items())
+        raise EdgeGruError(f"--engine {quote(engine)}: expected {choices}")
+    suffix = Path(model).suffix.lower()
+    if engine == "c":
+        if suffix == ".tflite":
+            raise EdgeGruError(f"--engine c runs a quantised .egru (edgegru quantize), not {model}")
+        from edgegru.cli.common import require_quantised
+        from edgegru.engine.stream import CStreamingModel
+
+        return CStreamingModel(require_quantised(model, "--engine c"), library)
+    if library is not None:
+        raise EdgeGruError(f"--library applies to --engine c, not --engine {engine}")
+    if suffix == ".egru":
+        raise EdgeGruError(
+            f"{model}: --engine litert streams a step .tflite; run a quantised .egru with --engine c"
+        )
+    return StreamingModel(model)
+
+
+def print_outputs(model: Stream, source: TextIO, stop: bool, reset_on_blank: bool) -> int:
     """Print each line's answer as it arrives (flushed, for a live pipe): ``LINE,OUTPUT`` on
     stdout, a bad line's error on stderr; 1 if a bad line stopped the stream, else 0."""
     bad = 0
@@ -139,7 +185,7 @@ def print_outputs(model: StreamingModel, source: TextIO, stop: bool, reset_on_bl
     return 0
 
 
-def print_sequences(model: StreamingModel, dataset: Dataset, indices: range) -> int:
+def print_sequences(model: Stream, dataset: Dataset, indices: range) -> int:
     """Print ``SEQUENCE,STEP,OUTPUT`` for every valid step of each chosen sequence, the state
     reset before each; then, for a classifier and a file with class labels, how many
     sequences end (at their last valid step, where training reads them) on their label."""
@@ -214,7 +260,8 @@ def runtime_main(argv: list[str] | None = None) -> int:
     """``python -m edgegru.runtime``: the ``run`` command without the rest of the CLI."""
     parser = argparse.ArgumentParser(
         prog=RUNTIME_PROG,
-        description="Stream CSV rows, or a data file's sequences, through an edgegru step .tflite model.",
+        description="Stream CSV rows, or a data file's sequences, through an edgegru step .tflite model "
+        "(LiteRT) or a quantised .egru's generated C (--engine c).",
     )
     add_arguments(parser)
     return run_reporting(run, parser.parse_args(argv), RUNTIME_PROG)

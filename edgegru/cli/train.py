@@ -1,45 +1,84 @@
-"""``edgegru train``: train a GRU on sequence data and save the float model (needs torch)."""
+"""``edgegru train``: train a GRU on sequence data and save the float model (needs torch).
+
+Every field of :class:`~edgegru.nn.train_config.TrainConfig` is a flag of the same name
+with its default taken from there, so the command and the Python API train the same model.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
-from edgegru.cli.common import add_data_args, command_parser, load_data, seed_value
+from edgegru.cli.common import (
+    add_data_args,
+    add_report_arg,
+    check_report_arg,
+    command_parser,
+    load_data,
+    seed_value,
+    write_command_report,
+)
 from edgegru.core.atomic import check_output_path
 from edgegru.core.errors import EdgeGruError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from edgegru.nn.model import VARIANTS
+    from edgegru.nn.schedule import SCHEDULES
+    from edgegru.nn.train_config import TrainConfig
+
     p = command_parser(
         sub,
         "train",
         "train a GRU on sequence data and save the float model",
+        "  edgegru train BasicMotions_TRAIN.ts --test BasicMotions_TEST.ts -o bm.egru\n"
         "  edgegru train --builtin gestures -o gestures.egru\n"
-        "  edgegru train BasicMotions_TRAIN.ts --test BasicMotions_TEST.ts --hidden 32 -o bm.egru\n"
-        "  edgegru train --series sunspots_monthly.dat --window 24 --variant reset_before -o sun.egru",
+        "  edgegru train --series sunspots_monthly.dat --window 24 -o sun.egru\n"
+        "  edgegru train GunPoint_TRAIN.ts --no-refit --schedule constant --time-warp 0",
     )
     add_data_args(p, "training")
     p.add_argument("-o", "--output", default="model.egru", help="model file to write (default model.egru)")
-    p.add_argument("--hidden", type=int, default=32, help="hidden units per layer (default 32)")
-    p.add_argument("--layers", type=int, default=1, help="stacked GRU layers (default 1)")
-    p.add_argument("--variant", default="reset_after", choices=["reset_after", "reset_before"],
-                   help="GRU formulation (default reset_after, as PyTorch)")  # fmt: skip
-    p.add_argument("--epochs", type=int, default=100, help="maximum epochs (default 100)")
-    p.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default 5e-3)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (default 16)")
-    p.add_argument(
-        "--seed", type=seed_value, default=0, help="random seed: same seed, same model (default 0)"
-    )
-    p.add_argument("--clip", type=float, default=1.0, help="max gradient norm, 0 to disable (default 1)")
-    p.add_argument("--patience", type=int, default=30, help="early-stopping patience in epochs (default 30)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.2,
-        help="share held out for validation (default 0.2)",
-    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_report_arg(p, "the model quantised as `edgegru quantize` does by default, on the training data")
+    defaults = TrainConfig()
+
+    def option(group: argparse._ArgumentGroup, name: str, help: str, **kwargs: object) -> None:
+        """The flag of TrainConfig field ``name``, with that field's default."""
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif "choices" not in kwargs:
+            kwargs["type"] = seed_value if name == "seed" else type(default)
+        flag = "--" + name.replace("_", "-")
+        group.add_argument(flag, default=default, help=f"{help} (default {default})", **kwargs)  # type: ignore[arg-type]
+
+    m = p.add_argument_group("model")
+    option(m, "hidden", "hidden units per layer")
+    option(m, "layers", "stacked GRU layers")
+    option(m, "variant", "GRU formulation (reset_after as PyTorch)", choices=VARIANTS)
+    o = p.add_argument_group("optimisation")
+    option(o, "epochs", "maximum epochs")
+    option(o, "lr", "peak AdamW learning rate")
+    option(o, "batch_size", "sequences per batch")
+    option(o, "seed", "random seed: same seed, same model")
+    option(o, "clip", "max gradient norm, 0 to disable")
+    option(o, "schedule", "learning rate after the warm-up", choices=SCHEDULES)
+    option(o, "warmup", "epochs of rising learning rate")
+    option(o, "weight_decay", "AdamW weight decay")
+    option(o, "label_smoothing", "classification only")
+    option(o, "chrono", "start the update gates with memories up to the longest sequence")
+    s = p.add_argument_group("stopping")
+    option(s, "patience", "epochs without a better validation loss before stopping")
+    option(s, "val_fraction", "share of the training cases held out for validation")
+    option(s, "refit", "train again on all cases for the epoch count validation chose")
+    a = p.add_argument_group(
+        "augmentation of classification data (strengths in units of each channel's std; 0 turns one off)"
+    )
+    option(a, "jitter", "std of added noise")
+    option(a, "scale", "std of a random gain per sequence and channel")
+    option(a, "magnitude_warp", "std of a gain drifting along the sequence")
+    option(a, "time_warp", "std of the local speed of a smooth resampling of time")
     return p
 
 
@@ -48,16 +87,14 @@ def run(args: argparse.Namespace) -> int:
     from edgegru.nn.train import TrainConfig, train
 
     check_output_path(Path(args.output))  # before minutes of training, not after
+    check_report_arg(args)
     if args.test and not args.data:
         raise EdgeGruError(
             "--test FILE goes with a data file; --builtin and --series make their own test split"
         )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    config.check()  # a bad flag is named before the data are read
     train_ds, test_ds = load_data(args)
-    config = TrainConfig(
-        hidden=args.hidden, layers=args.layers, variant=args.variant, epochs=args.epochs,
-        lr=args.lr, batch_size=args.batch_size, seed=args.seed, clip=args.clip,
-        patience=args.patience, val_fraction=args.val_fraction,
-    )  # fmt: skip
     result = train(train_ds, config, progress=not args.quiet)
     name = metric_name(train_ds)
     parts = [f"{k} {format_metric(name, v) if k.endswith(name) else f'{v:.4g}'}"
@@ -68,5 +105,14 @@ def run(args: argparse.Namespace) -> int:
         parts.append(f"test_{name} {format_metric(name, test)}")
     result.model.save(args.output)
     print(f"{result.model.describe()}: " + ", ".join(parts))
+    print(f"training: {result.summary()}")
     print(f"wrote {args.output}")
+    if args.report is not None:
+        from edgegru.quant import calibrate, quantize
+        from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
+
+        model = result.model
+        qm = quantize(model, calibrate(model, train_ds.x, train_ds.lengths, CLI_METHOD, CLI_PERCENTILE))
+        data = test_ds if test_ds is not None else train_ds
+        write_command_report(args, qm, data, model, (f"{args.output}, quantised", args.output))
     return 0

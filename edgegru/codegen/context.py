@@ -7,7 +7,8 @@ fields and choose between whole pieces of C on its flags, nothing more.
 
 Sizes reach the C as the model's macros (``<P>_INPUT_SIZE``, ``<P>_HIDDEN_SIZE_<k>``), so
 fields that hold sizes, offsets or lengths are C text; the rows layout's layer functions
-name their own sizes K and H (an enum), which the product calls use.
+name their own sizes K and H (an enum), which the product calls use, and its padded
+tiles (whole multiples of LANE_TILE rows) have plain numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import numpy as np
 
 from edgegru.codegen.carray import CArray, format_floats, format_structs, format_values
 from edgegru.codegen.ctext import MAX_C_STRING, FileText
-from edgegru.codegen.layout import interleave, row_block, sigmoid_pairs, split_rows, unit_pairs
+from edgegru.codegen.layout import (
+    LANE_TILE,
+    interleave,
+    lane_tiles,
+    padded_rows,
+    sigmoid_pairs,
+    sigmoid_words,
+    unit_pairs,
+)
 from edgegru.core.errors import EdgeGruError, quote
 from edgegru.core.generator_limits import MAX_OUTPUTS, MAX_SIZE
 from edgegru.core.version import __version__
@@ -29,8 +38,6 @@ from edgegru.quant.activations import SIGMOID_TABLE
 from edgegru.quant.qmodel import QuantizedHead, QuantizedLayer, QuantizedModel
 
 GATES = ("r", "z", "n")
-BYTE_Q15_MIN = 64  # rows layout: fewest row-major columns for byte products of int16 activations
-BYTE_KERNELS = frozenset({"dot_rows_int8", "dot_rows_q15"})
 VARIANT_DOC = {
     "reset_after": "reset_after (PyTorch/cuDNN; ONNX linear_before_reset=1): "
     "n = tanh(Wx x + bx + r * (Wh h + bh))",
@@ -40,7 +47,8 @@ VARIANT_DOC = {
 KERNEL_DOC = {
     "interleaved": "interleaved rows: SXTB16 + SMLAD/SMLALD with the Arm DSP extension, portable C elsewhere;"
     " with GCC the block loops are inline assembly (EDGEGRU_NO_ASM: C loops, same integers)",
-    "rows": "portable C, products of all rows first (vectorised by host compilers), then the gates",
+    "rows": "tiles of 32 rows, a vector lane per row: AVX-512, AVX2 or NEON intrinsics by target macros,"
+    " else portable C",
 }
 
 
@@ -89,23 +97,16 @@ class Head:
 
 @dataclass(frozen=True)
 class RowsProduct:
-    """acc[0..n_rows) = some rows of a rows-layout matrix . act, as C arguments.
+    """acc[0..32·tiles) = whole tiles of a rows-layout matrix . act: the arguments of dot_lanes.
 
-    The first ``split`` columns are multiplied by ``kernel`` (None: there are none, the
-    accumulators start at zero), the rest by dot_columns (``column_weights`` None: there
-    are none).
+    Accumulators past the matrix's last row (the zero rows of its last tile) hold zeros.
     """
 
-    kernel: str | None
-    weights: str  # the first of these rows
-    sums: str | None  # the byte kernels' weight sums of these rows
-    split: int
+    weights: str  # C text: the first weight of these tiles
     act: str
+    columns: str  # C text: the columns (K or H)
+    tiles: int
     acc: str
-    n_rows: str
-    column_weights: str | None  # the first column-major weight of these rows
-    column_act: str
-    n_columns: str
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,14 @@ class RowsLayer:
     hidden_macro: str
     state_offset: str  # where its state starts in state->h
     arrays: list[CArray]
+    padding_bytes: int  # zeros that complete the weights' tiles
     units: str  # the name of its unit constants
     unit_values: list[UnitValues]
     input_product: RowsProduct
     recurrent_products: list[RowsProduct]  # all rows; or r, z on h15 then n on reset_h (reset_before)
+    acc_x_size: int  # accumulators: the products' rows, padded to whole tiles
+    acc_h_size: int
+    n_offset: str  # C text: where the candidate's recurrent accumulators start in acc_h
 
 
 @dataclass(frozen=True)
@@ -148,18 +153,6 @@ class InterleavedLayer:
     units: str
     unit_values: str  # one unit_t initialiser per line
     matrices: list[InterleavedMatrix]
-
-
-@dataclass(frozen=True)
-class RowsKernels:
-    """Which rows-layout product kernels the layers call (only those are generated)."""
-
-    dot_rows: bool  # the byte kernels fall back on it
-    byte_products: bool
-    dot_rows_int8: bool
-    dot_rows_q15: bool
-    dot_columns: bool
-    max_columns: int  # the byte kernels' scratch length
 
 
 @dataclass(frozen=True)
@@ -231,7 +224,8 @@ class ModelContext:
 @dataclass(frozen=True)
 class RowsContext(ModelContext):
     layers: list[RowsLayer]
-    kernels: RowsKernels
+    lane_tile: int  # rows per tile of the rows layout (LANE_TILE)
+    sigmoid_words: str  # the AVX-512 kernels' int16 table: entries 0..255 (entry 256 equals 255)
 
 
 @dataclass(frozen=True)
@@ -303,98 +297,62 @@ def _unit_table(layer: QuantizedLayer, variant: str) -> np.ndarray:
     return np.stack(columns, axis=-1)
 
 
-def _element(array: str, offset: str) -> str:
-    """C text for &array[offset], or the array itself at offset 0 ("")."""
-    return f"&{array}[{offset}]" if offset else array
-
-
-def _rows_product(
-    index: int,
-    part: str,
-    columns: int,
-    size: str,
-    act: str,
-    acc: str,
-    first: str,
-    n_rows: str,
-) -> RowsProduct:
-    """The product of rows ``first``.. (C text, "" for 0) of layer ``index``'s ``part`` matrix,
-    whose ``columns`` are ``size`` in C.
-
-    Layer 0's input holds int8 values, one unsigned byte each with 8-bit dot products; int16
-    activations take two, which pays off only from BYTE_Q15_MIN row-major columns on.
-    """
-    split = row_block(columns)
-    kernel = None
-    if split:
-        if index == 0 and part == "input":
-            kernel = "dot_rows_int8"
-        else:
-            kernel = "dot_rows_q15" if split >= BYTE_Q15_MIN else "dot_rows"
-    weights = f"l{index}_w_{part}"
-    return RowsProduct(
-        kernel=kernel,
-        weights=_element(weights, f"{first} * {split}" if first else ""),
-        sums=_element(f"l{index}_{part}_sums", first) if kernel in BYTE_KERNELS else None,
-        split=split,
-        act=act,
-        acc=acc,
-        n_rows=n_rows,
-        column_weights=_element(
-            weights, " + ".join(t for t in (f"3 * H * {split}" if split else "", first) if t)
-        )
-        if columns > split
-        else None,
-        column_act=_element(act, str(split) if split else ""),
-        n_columns=f"{size} - {split}" if split else size,
-    )
-
-
 def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -> RowsLayer:
+    """Layer ``index`` in the rows layout: each matrix's rows in tiles (:func:`lane_tiles`).
+
+    reset_before multiplies r and z by h15 but n by reset_h, after r: its recurrent matrix
+    holds the tiles of rows r, z and then those of rows n, each product whole tiles.
+    """
     input_macro, hidden_macro, offset = _layer_sizes(P, index)
-    x = _rows_product(index, "input", layer.input_size, "K", "in", "acc_x", "", "3 * H")
+    hidden, n_inputs = layer.hidden_size, layer.input_size
+    wx = layer.wx.reshape(3 * hidden, n_inputs)
+    x = RowsProduct(f"l{index}_w_input", "in", "K", padded_rows(3 * hidden) // LANE_TILE, "acc_x")
     if qm.variant == "reset_after":
-        h = [_rows_product(index, "recurrent", layer.hidden_size, "H", "h15", "acc_h", "", "3 * H")]
+        recurrent = [layer.wh.reshape(3 * hidden, hidden)]
+        h = [RowsProduct(f"l{index}_w_recurrent", "h15", "H", padded_rows(3 * hidden) // LANE_TILE, "acc_h")]
+        n_offset = "2 * H"
     else:
+        recurrent = [layer.wh[:2].reshape(2 * hidden, hidden), layer.wh[2]]
+        rz_rows = padded_rows(2 * hidden)
+        n_weights = rz_rows * (hidden + hidden % 2)
         h = [
-            _rows_product(index, "recurrent", layer.hidden_size, "H", "h15", "acc_h", "", "2 * H"),
-            _rows_product(
-                index, "recurrent", layer.hidden_size, "H", "reset_h", "&acc_h[2 * H]", "2 * H", "H"
+            RowsProduct(f"l{index}_w_recurrent", "h15", "H", rz_rows // LANE_TILE, "acc_h"),
+            RowsProduct(
+                f"&l{index}_w_recurrent[{n_weights}]",
+                "reset_h",
+                "H",
+                padded_rows(hidden) // LANE_TILE,
+                f"&acc_h[{rz_rows}]",
             ),
         ]
-    arrays = []
-    lengths = {
-        "input": f"3 * {hidden_macro} * {input_macro}",
-        "recurrent": f"3 * {hidden_macro} * {hidden_macro}",
-    }
-    for part, rows, product in (("input", layer.wx, x), ("recurrent", layer.wh, h[0])):
-        flat, order = split_rows(rows, product.split)
-        doc = f"{part} weights of r, z, n: {order}"
-        arrays.append(
-            CArray.of(f"l{index}_w_{part}", "int8_t", flat, 16, doc, length=lengths[part], weights=True)
-        )
-    for part, rows, product in (("input", layer.wx, x), ("recurrent", layer.wh, h[0])):
-        if product.sums:
-            sums = rows[..., : product.split].astype(np.int64).sum(axis=-1)
-            doc = f"weight sum of each {part} row over columns 0..{product.split - 1}"
-            arrays.append(
-                CArray.of(f"l{index}_{part}_sums", "int32_t", sums, 8, doc, length=f"3 * {hidden_macro}")
-            )
+        n_offset = str(rz_rows)
+    order = f"tiles of {LANE_TILE} rows; in a tile, column pair, row, column"
+    arrays, padding = [], 0
+    for part, matrices in (("input", [wx]), ("recurrent", recurrent)):
+        flat = np.concatenate([lane_tiles(m) for m in matrices])
+        gates = "r, z; then n" if len(matrices) > 1 else "r, z, n"
+        doc = f"{part} weights of {gates}: {order}"
+        arrays.append(CArray.of(f"l{index}_w_{part}", "int8_t", flat, 16, doc, weights=True))
+        padding += flat.size - sum(m.size for m in matrices)
     table = _unit_table(layer, qm.variant)
     fields = unit_fields(qm.variant)
     values = [UnitValues(f.name, format_values(table[:, i], 8, indent=8)) for i, f in enumerate(fields)]
     return RowsLayer(
         index=index,
-        input=layer.input_size,
-        hidden=layer.hidden_size,
+        input=n_inputs,
+        hidden=hidden,
         input_macro=input_macro,
         hidden_macro=hidden_macro,
         state_offset=offset,
         arrays=arrays,
+        padding_bytes=padding,
         units=f"l{index}_units",
         unit_values=values,
         input_product=x,
         recurrent_products=h,
+        acc_x_size=x.tiles * LANE_TILE,
+        acc_h_size=sum(p.tiles for p in h) * LANE_TILE,
+        n_offset=n_offset,
     )
 
 
@@ -585,14 +543,17 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
         layers: list = [_interleaved_layer(qm, i, layer, P) for i, layer in enumerate(qm.layers)]
         table = SIGMOID_TABLE
         table_bytes = table.size * 2
+        padding = 0
     else:
         layers = [_rows_layer(qm, i, layer, P) for i, layer in enumerate(qm.layers)]
         table = sigmoid_pairs()
         table_bytes = table.size * 4
-    # Everything constant besides the int8 weights: the layers' arrays and unit constants,
-    # the activation table, the input constants and the head's biases.
+        padding = sum(L.padding_bytes for L in layers)
+    # Everything constant besides the int8 weights: the layers' arrays and unit constants
+    # (and the rows layout's zeros completing its tiles), the activation table, the input
+    # constants and the head's biases.
     unit_bytes = sum(4 * h * len(unit_fields(variant)) for h in qm.hidden_sizes)
-    const_bytes = sum(a.nbytes for L in layers for a in L.arrays if not a.weights) + unit_bytes
+    const_bytes = sum(a.nbytes for L in layers for a in L.arrays if not a.weights) + unit_bytes + padding
     const_bytes += table_bytes + qm.input_size * 8 + (qm.head.output_size * 4 if qm.head else 0)
     widest = max([qm.input_size, *qm.hidden_sizes])
     common = dict(
@@ -642,14 +603,10 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
             stand_ins=StandIns("no_words" in stand_ins, "no_tail" in stand_ins),
             max_hidden=max(qm.hidden_sizes),
         )
-    products = [p for L in layers for p in (L.input_product, *L.recurrent_products)]
-    used = {p.kernel for p in products}
-    kernels = RowsKernels(
-        dot_rows=bool(used - {None}),
-        byte_products=bool(used & BYTE_KERNELS),
-        dot_rows_int8="dot_rows_int8" in used,
-        dot_rows_q15="dot_rows_q15" in used,
-        dot_columns=any(p.column_weights for p in products),
-        max_columns=max(p.split for p in products),
+    return RowsContext(
+        **common,
+        dot_row=head is not None,
+        layers=layers,
+        lane_tile=LANE_TILE,
+        sigmoid_words=format_values(sigmoid_words(), 16),
     )
-    return RowsContext(**common, dot_row=head is not None or kernels.dot_rows, layers=layers, kernels=kernels)

@@ -1,9 +1,10 @@
 """Where the weights go: the two C layouts of a layer's int8 matrices, as NumPy transforms.
 
-* ``rows`` (``--target c99``): for hosts. Each matrix holds its 3H rows gate-major; the
-  first multiple of 32 columns are stored row by row, so that a host compiler vectorises
-  every row's dot product (pmaddwd and the like), and the remaining columns, all of them
-  in a narrow matrix, column by column, so that they are multiplied into all rows at once.
+* ``rows`` (``--target c99``): for hosts. Each matrix's rows (gate-major) come in tiles
+  of LANE_TILE rows; within a tile, column pair by column pair, each row's two weights side
+  by side. A vector of int32 lanes then holds whole rows: one broadcast pair of inputs
+  multiplies and adds into every row of the tile at once (pmaddwd, vpdpwssd), so no row
+  needs a horizontal sum (see :func:`lane_tiles`).
 * ``interleaved`` (``--target cortex-m``): for microcontrollers. Unit by unit, the rows of
   the gates computed together are interleaved in blocks of 4 columns, so that one
   activation load serves several rows and, on cores with the DSP extension, SXTB16 +
@@ -24,30 +25,27 @@ from edgegru.core.errors import EdgeGruError
 from edgegru.quant.activations import SIGMOID_TABLE
 
 LAYOUTS = ("rows", "interleaved")
-ROW_BLOCK = 32  # rows layout: row-major columns come in multiples of this (one AVX-512 vector)
+LANE_TILE = 32  # rows layout: rows per tile, the accumulators a kernel keeps in registers (2 AVX-512 vectors)
 
 
-def row_block(n_columns: int) -> int:
-    """Columns of a matrix that the rows layout stores row by row: a multiple of ROW_BLOCK.
+def padded_rows(n_rows: int) -> int:
+    """Rows of a matrix as the rows layout stores them: whole tiles, zero rows completing the last."""
+    return -(-n_rows // LANE_TILE) * LANE_TILE
 
-    A host vectorises a row's dot product over whole vectors; the remaining columns (all of
-    them in a narrow matrix) are stored column by column and multiplied into all rows at once.
+
+def lane_tiles(rows: np.ndarray) -> np.ndarray:
+    """(R, K) int8 rows -> the rows layout's flat int8 array: tile, column pair, row, column.
+
+    Tile t holds rows 32t..32t+31; for each pair of columns (2c, 2c+1) its 64 bytes hold
+    each row's two weights side by side, which is what pmaddwd (and vpdpwssd) multiplies by
+    a broadcast pair of int16 inputs to give one int32 lane per row. Zero rows complete the
+    last tile and a zero column an odd K; their products are zero or never read.
     """
-    return n_columns - n_columns % ROW_BLOCK
-
-
-def split_rows(rows: np.ndarray, m: int) -> tuple[np.ndarray, str]:
-    """(G, H, K) rows -> rows layout: columns :m row by row, then the rest column by column.
-
-    Returns the flat array and its order in words, for the array's comment.
-    """
-    n_rows, n_columns = rows.shape[0] * rows.shape[1], rows.shape[2]
-    head = rows[..., :m].reshape(n_rows, m)
-    tail = rows[..., m:].reshape(n_rows, n_columns - m)
-    parts = [f"gate, unit, column for columns 0..{m - 1}"] if m else []
-    if tail.shape[1]:
-        parts.append("then " * bool(m) + f"column, gate, unit for columns {m}..{n_columns - 1}")
-    return np.concatenate([head.ravel(), tail.T.ravel()]), "; ".join(parts)
+    n_rows, n_columns = rows.shape
+    padded = np.zeros((padded_rows(n_rows), n_columns + n_columns % 2), np.int64)
+    padded[:n_rows, :n_columns] = rows
+    tiles = padded.reshape(-1, LANE_TILE, padded.shape[1] // 2, 2)  # tile, row, pair, column
+    return tiles.transpose(0, 2, 1, 3).ravel()
 
 
 def sigmoid_pairs() -> np.ndarray:
@@ -59,6 +57,17 @@ def sigmoid_pairs() -> np.ndarray:
     """
     table = SIGMOID_TABLE.astype(np.int64)
     return table[:-1] | (table[1:] << 16)
+
+
+def sigmoid_words() -> np.ndarray:
+    """The table's entries 0..255, for kernels that look up T[k] and T[k + 1] as words.
+
+    Entry 256 is left out: it equals entry 255 (both 32767), so such a kernel reads 255 for it
+    and a power-of-two table (eight 512-bit vectors) serves every index.
+    """
+    if SIGMOID_TABLE[256] != SIGMOID_TABLE[255]:
+        raise EdgeGruError("sigmoid table: entries 255 and 256 differ, the word table cannot stand for 256")
+    return SIGMOID_TABLE[:256]
 
 
 @dataclass

@@ -162,6 +162,17 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     return json_object("metadata", metadata)
 
 
+def architecture_line(input_size: int, hidden_sizes: list[int], head: Any) -> str:
+    """``6 -> GRU(32) -> classification(4)``: the shape both model types describe themselves by.
+
+    ``head`` is any object with ``kind`` and ``output_size`` (a float or a quantised head).
+    """
+    parts = [str(input_size)] + [f"GRU({h})" for h in hidden_sizes]
+    if head:
+        parts.append(f"{head.kind}({head.output_size})")
+    return " -> ".join(parts)
+
+
 def json_object(name: str, value: object) -> dict[str, Any]:
     """``value`` if it is a JSON object (a dict); a file's list or null there is refused."""
     if not isinstance(value, dict):
@@ -280,10 +291,7 @@ class Model:
 
     def describe(self) -> str:
         """One line such as ``6 -> GRU(32) -> classification(4), reset_after``."""
-        parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]
-        if self.head:
-            parts.append(f"{self.head.kind}({self.head.output_size})")
-        return " -> ".join(parts) + f", {self.variant}"
+        return architecture_line(self.input_size, self.hidden_sizes, self.head) + f", {self.variant}"
 
     def save(self, path: str | Path) -> None:
         """Write the model as one versioned file (atomically), after the checks loading makes,

@@ -18,6 +18,12 @@ from edgegru.core.errors import EdgeGruError
 from edgegru.nn.model import Model
 
 METHODS = ("minmax", "percentile")
+# What `edgegru quantize` calibrates with unless told otherwise (and everything that quantises
+# "as quantize does": train --report, demo, the search, the accuracy scripts). A 99.9th
+# percentile ignores the rare outliers whose range would coarsen every other input's steps.
+# The function's own defaults (minmax) suit the random stimuli of benchmarks and tests.
+CLI_METHOD = "percentile"
+CLI_PERCENTILE = 99.9
 
 
 @dataclass

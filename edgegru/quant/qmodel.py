@@ -22,6 +22,7 @@ from edgegru.nn.model import (
     VARIANTS,
     HeadKind,
     Variant,
+    architecture_line,
     check_choice,
     check_class_names,
     check_floats,
@@ -137,10 +138,9 @@ class QuantizedModel:
         return predict(self, x, lengths)
 
     def describe(self) -> str:
-        parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]
-        if self.head:
-            parts.append(f"{self.head.kind}({self.head.output_size})")
-        return " -> ".join(parts) + f", {self.variant}, int{self.state_bits} state"
+        """One line such as ``6 -> GRU(32) -> classification(4), reset_after, int16 state``."""
+        shape = architecture_line(self.input_size, self.hidden_sizes, self.head)
+        return f"{shape}, {self.variant}, int{self.state_bits} state"
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array the targets compute with, by the name its file stores it under."""

@@ -1,51 +1,56 @@
-"""How fast the generated C runs on this machine, next to torch.nn.GRU and LiteRT.
+"""How fast the generated C runs on this machine, next to a float C++ peer, torch and LiteRT.
 
-What ``edgegru bench`` (``--target host``) measures: for each shape D -> H one
-random single-layer ``reset_after`` model without a head is timed three ways, each
-at batch 1 with the state carried from step to step, the way a device streams:
+What ``edgegru bench`` (``--target host``) measures: for each shape D -> H one random
+single-layer ``reset_after`` model without a head (or the user's model) is stepped at
+batch 1 with the state carried from step to step, the way a device streams, by
 
-* the generated C (``rows`` layout, int16 state) built with the host compiler and
-  :data:`DEFAULT_CFLAGS` (plus the strict C99 warning flags), timed in C by a
-  generated harness (``templates/bench_host.c.j2``);
-* ``torch.nn.GRU`` in float32, one call per step, one thread, inference mode;
-* the LiteRT interpreter on the float32 step model, one ``invoke`` per step plus
-  the ``set_tensor``/``get_tensor`` calls that carry the state and read the
-  output, one thread, with the default op resolver (which applies the XNNPACK
-  delegate) unless told not to.
+* **C**: the generated C (``rows`` layout, int16 state) built with the host compiler and
+  :data:`DEFAULT_CFLAGS` (plus the strict C99 warning flags), stepped by a generated harness
+  (``templates/bench_host.c.j2``); the very build (same compiler, same flags) is first
+  checked bit for bit against the integer reference;
+* **Eigen**: the same model's float32 GRU step in C++ on Eigen, compiled with the same flags
+  and linked into the same binary (:mod:`edgegru.targets.host_bench_peer`), first checked
+  against the float reference; left out, with one line, where Eigen is not installed;
+* **torch**: ``torch.nn.GRU`` in float32, one call per step, one thread;
+* **LiteRT f32** and **LiteRT int8**: the interpreter on the float32 and the int8 step
+  models, one thread, with XNNPACK unless told not to.
 
-Every figure is the median over repeats of (time of a run of steps) / steps,
-where the number of steps doubles until one run lasts ``min_time``. Before it is
-timed, the very C build (same compiler, same flags) is checked bit for bit
-against the integer reference, so the speed reported is that of correct code.
-
-:func:`bench_user_model` times a user's model the same three ways: the C of its
-quantised model, and torch and LiteRT on its float model (every layer and the head),
-whichever of the two models is given. Method and results: docs/performance.md.
+They are timed in interleaved rounds in thread CPU time, wall time beside it
+(:mod:`edgegru.targets.host_bench_rounds`); each is summarised by its median and its fastest
+and slowest round, and each ratio to the C is the median of the ratios within a round.
+Beside them, the vpmaddwd floor (:mod:`edgegru.targets.host_machine`): the step's
+multiply-adds at 16 per cycle of the measured clock. Method and results: docs/performance.md.
 """
 
 from __future__ import annotations
 
-import importlib
 import platform
-import re
-import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edgegru.codegen.render import render, render_bench
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.nn.model import Model
 from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
+from edgegru.targets.cortex_m.instructions import step_macs
 from edgegru.targets.host import verify_host
+from edgegru.targets.host_bench_binary import (
+    PREFIX,
+    BenchProcess,
+    build_bench,
+    build_bench_with_peer,
+    run_c_benchmark,
+)
+from edgegru.targets.host_bench_peer import EIGEN_MISSING, find_eigen, normalised
+from edgegru.targets.host_bench_python import litert_contender, torch_contender
+from edgegru.targets.host_bench_rounds import Contender, Timing, interleave
+from edgegru.targets.host_machine import Clock, Machine, floor_ns, read_clock, read_machine
 from edgegru.targets.verify import random_stimulus
 
 DEFAULT_SHAPES = ((6, 32), (12, 64), (33, 96), (64, 64), (128, 128))
@@ -57,31 +62,45 @@ DEFAULT_CFLAGS = (
     "-march=native",
     *(X86_FLAGS if platform.machine().lower() in ("x86_64", "amd64") else ()),
 )
-PREFIX = "bm"
+CONTENDERS = ("C", "Eigen", "torch", "LiteRT f32", "LiteRT int8")
 INPUT_STEPS = 64  # distinct input steps, replayed cyclically (as the C harness does)
 VERIFY_SEQUENCES, VERIFY_STEPS = 6, 64
+TORCH_RESET_BEFORE = (
+    "torch: not timed, nn.GRU computes reset_after only (a Python step loop would time Python)"
+)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to build and time: the CLI's host options."""
+
+    repeats: int = 7  # rounds
+    min_time: float = 0.05  # seconds of thread CPU time per run, at least
+    cc: str = "gcc"
+    cxx: str = "g++"
+    cflags: Sequence[str] = DEFAULT_CFLAGS
+    xnnpack: bool = True
+    eigen: Path | None = field(default_factory=find_eigen)  # Eigen's include directory; None: no peer
 
 
 @dataclass(frozen=True)
 class Row:
-    """Microseconds per step of one model, three ways; None where a way was not timed."""
+    """One model's timings by contender (those timed) and the vpmaddwd floor of its step."""
 
     model: str  # "D -> H" for a random shape, the model's description for a user's model
-    c_us: float | None
-    torch_us: float | None
-    litert_us: float | None
-
-    @property
-    def torch_ratio(self) -> float | None:
-        return _ratio(self.torch_us, self.c_us)
-
-    @property
-    def litert_ratio(self) -> float | None:
-        return _ratio(self.litert_us, self.c_us)
+    macs: int
+    timings: dict[str, Timing]
+    floor_ns: float | None
 
 
-def _ratio(us: float | None, c_us: float | None) -> float | None:
-    return None if us is None or c_us is None else us / c_us
+@dataclass
+class BenchResult:
+    """The rows, the machine they were measured on, and what was left out and why."""
+
+    rows: list[Row]
+    machine: Machine
+    clock: Clock | None
+    notes: list[str] = field(default_factory=list)
 
 
 def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
@@ -90,7 +109,7 @@ def bench_model(input_size: int, hidden_size: int, seed: int = 0) -> Model:
 
 
 def bench_inputs(model: Model, seed: int = 0) -> np.ndarray:
-    """INPUT_STEPS float32 steps (T, D) for torch and LiteRT: standard normal after the
+    """INPUT_STEPS float32 steps (T, D) for the float contenders: standard normal after the
     model's normalisation, so raw inputs when it has one."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((INPUT_STEPS, model.input_size))
@@ -104,175 +123,128 @@ def quantise_for_bench(model: Model, x: np.ndarray) -> QuantizedModel:
     return quantize(model, calibrate(model, x[None].astype(np.float64)), state_bits=16)
 
 
-def median_per_step(step: Callable[[int], None], repeats: int, min_time: float) -> float:
-    """Median seconds per call of ``step(t)``, t = 0, 1, ...; runs last at least min_time.
-
-    The run length doubles until one run lasts ``min_time`` (the doubling runs
-    double as warm-up); then ``repeats`` runs are timed.
-    """
-
-    def run(steps: int) -> float:
-        start = time.perf_counter()
-        for t in range(steps):
-            step(t)
-        return time.perf_counter() - start
-
-    steps = INPUT_STEPS
-    while run(steps) < min_time:
-        steps *= 2
-    return statistics.median(run(steps) / steps for _ in range(repeats))
-
-
-def time_c(
-    qm: QuantizedModel,
-    directory: Path,
-    repeats: int,
-    min_time: float,
-    cc: str,
-    cflags: Sequence[str],
-) -> float:
-    """µs per step of the generated C, after checking this very build bit for bit."""
-    flags = [*STRICT_FLAGS, *cflags]
+def require_bit_exact(qm: QuantizedModel, directory: Path, cc: str, cflags: Sequence[str]) -> None:
+    """Build the C with ``cc`` and ``cflags`` and compare it with the integer reference;
+    EdgeGruError unless every value agrees (the bench times only correct code)."""
     stimulus = random_stimulus(qm, VERIFY_SEQUENCES, VERIFY_STEPS)
     report = verify_host(qm, stimulus, prefix=PREFIX, cc=cc, cflags=cflags, workdir=directory / "verify")
     if not report.ok:
-        raise EdgeGruError(f"the C built with {' '.join(flags)} is not bit-exact: {report.first}")
+        flags = " ".join([*STRICT_FLAGS, *cflags])
+        raise EdgeGruError(f"the C built with {flags} is not bit-exact, so it is not timed: {report.first}")
+
+
+def compile_host(cc: str, cflags: Sequence[str]) -> Callable[[list[Path], Path], None]:
+    """``compile_c(sources, exe)`` for this machine: ``cc`` with the strict flags and ``cflags``."""
 
     def compile_c(sources: list[Path], exe: Path) -> None:
-        run_tool([cc, *flags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
+        run_tool([cc, *STRICT_FLAGS, *cflags, *map(str, sources), "-o", str(exe)], "compile the C benchmark")
 
-    return run_c_benchmark(qm, directory, compile_c, [], repeats, min_time * 1e9)
+    return compile_c
 
 
-def run_c_benchmark(
-    qm: QuantizedModel,
-    directory: Path,
-    compile_c: Callable[[list[Path], Path], None],
-    runner: Sequence[str],
-    repeats: int,
-    min_ns: float,
+def time_c(
+    qm: QuantizedModel, directory: Path, repeats: int, min_time: float, cc: str, cflags: Sequence[str]
 ) -> float:
-    """Median µs per step that the bench_host.c.j2 harness reports for the rows-layout C.
-
-    ``compile_c(sources, exe)`` builds it (for the host or another machine) and
-    ``runner`` prefixes the command that runs it (an emulator, or nothing).
-    """
-    render(qm, PREFIX, "rows").write(directory)
-    (directory / f"{PREFIX}_bench.c").write_text(render_bench(PREFIX, "bench_host.c.j2"))
-    exe = directory / "bench"
-    compile_c([directory / f"{PREFIX}.c", directory / f"{PREFIX}_bench.c"], exe)
-    command = [*runner, str(exe), str(repeats), f"{min_ns:.0f}"]
-    out = run_tool(command, "run the C benchmark")
-    times = [float(v) for v in re.findall(r"^ns_per_step (\S+)$", out, re.M)]
-    if len(times) != repeats:
-        raise EdgeGruError(f"the C benchmark reported {len(times)} timings, expected {repeats}")
-    return statistics.median(times) / 1e3
+    """Median µs per step (wall time) of the generated C alone, checked bit for bit first:
+    the host figure beside another machine's in ``edgegru pi bench``."""
+    require_bit_exact(qm, directory, cc, cflags)
+    return run_c_benchmark(qm, directory, compile_host(cc, cflags), [], repeats, min_time * 1e9)
 
 
-def time_torch(model: Model, x: np.ndarray, repeats: int, min_time: float) -> float | None:
-    """µs per step of torch.nn.GRU (float32, batch 1, one call per step, one thread): one
-    nn.GRU per layer, then the head's nn.Linear. None for ``reset_before``, which nn.GRU
-    does not compute (a Python step loop in its place would time Python, not torch)."""
-    if model.variant != "reset_after":
-        return None
-    try:
-        import torch
-    except ImportError:
-        raise EdgeGruError("torch is not installed: pip install 'edgegru[train]'") from None
-    grus = []
-    for layer in model.layers:
-        hidden = layer.hidden_size
-        gru = torch.nn.GRU(layer.w_x.size // (3 * hidden), hidden, batch_first=True)
-        with torch.no_grad():  # same gate order (r, z, n) and layout as PyTorch
-            gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
-            gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))
-            gru.bias_ih_l0.copy_(torch.from_numpy(layer.b_x.reshape(-1)))
-            gru.bias_hh_l0.copy_(torch.from_numpy(layer.b_h.reshape(-1)))
-        grus.append(gru.eval())
-    head = None
-    if model.head is not None:
-        head = torch.nn.Linear(model.head.weight.shape[1], model.head.weight.shape[0])
-        with torch.no_grad():
-            head.weight.copy_(torch.from_numpy(model.head.weight))
-            head.bias.copy_(torch.from_numpy(model.head.bias))
-    steps = [torch.from_numpy(row).reshape(1, 1, -1) for row in x]
-    state = [torch.zeros(1, 1, h) for h in model.hidden_sizes]
+class _Session:
+    """One bench run: its options, where it builds, the machine, and the notes it collects."""
 
-    def step(t: int) -> None:
-        y = steps[t % INPUT_STEPS]
-        for k, gru in enumerate(grus):
-            y, state[k] = gru(y, state[k])
-        if head is not None:
-            head(y)
+    def __init__(self, options: BenchOptions, directory: Path) -> None:
+        if options.repeats < 1:
+            raise EdgeGruError(f"--repeats {options.repeats}: expected at least 1")
+        if not options.min_time > 0:
+            raise EdgeGruError(f"--min-time {options.min_time}: expected a positive number of seconds")
+        self.options = options
+        self.directory = directory
+        self.machine = read_machine(options.cc, options.cflags)
+        self.clock: Clock | None = None
+        self.clock_read = False
+        self.models = 0
+        self.notes: list[str] = []
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            return median_per_step(step, repeats, min_time) * 1e6
-    finally:
-        torch.set_num_threads(threads)
+    def time(self, name: str, qm: QuantizedModel, model: Model | None) -> Row:
+        """Every contender that applies to ``qm`` (and the float ``model``), in rounds."""
+        o = self.options
+        self.models += 1
+        directory = self.directory / f"model{self.models}"
+        directory.mkdir()
+        require_bit_exact(qm, directory, o.cc, o.cflags)
+        if model is not None and o.eigen is not None:
+            command = build_bench_with_peer(
+                qm,
+                model,
+                directory,
+                cc=o.cc,
+                cxx=o.cxx,
+                cflags=o.cflags,
+                eigen=o.eigen,
+                check_inputs=bench_inputs(model),
+            )
+        else:
+            command = [str(build_bench(qm, directory, compile_host(o.cc, o.cflags)))]
+        with BenchProcess(command) as bench:
+            if not self.clock_read:  # once per bench, in its first binary
+                self.clock = read_clock(lambda n: bench.run("clock", n), o.min_time, self.machine)
+                self.clock_read = True
+            contenders = [bench.contender("C", "c")]
+            if model is not None:
+                contenders += self._float_contenders(bench, model, directory, peer=o.eigen is not None)
+            timings = interleave(contenders, o.repeats, o.min_time)
+        macs = step_macs(qm)
+        floor = None if self.clock is None else floor_ns(macs, self.clock.hz)
+        return Row(name, macs, {t.name: t for t in timings}, floor)
 
+    def _float_contenders(
+        self, bench: BenchProcess, model: Model, directory: Path, peer: bool
+    ) -> list[Contender]:
+        """The peer (if linked in), torch, and LiteRT on the float32 and int8 step models."""
+        from edgegru.tflite.exporter import export_tflite
 
-def time_litert(
-    model: Model, x: np.ndarray, directory: Path, repeats: int, min_time: float, xnnpack: bool
-) -> float:
-    """µs per step of LiteRT on the float32 step model: set x and each layer's state h<k>,
-    invoke, get each h<k>_next and y."""
-    from edgegru.tflite.exporter import export_tflite
-    from edgegru.tflite.stream import create_interpreter, load_interpreter
+        x = bench_inputs(model)
+        contenders = [bench.contender("Eigen", "peer")] if peer else []
+        self._note(None if peer else EIGEN_MISSING)
+        torch = torch_contender(model, x)
+        contenders += [torch] if torch is not None else []
+        self._note(TORCH_RESET_BEFORE if torch is None else None)
+        f32 = export_tflite(model, directory / "step-f32.tflite", quiet=True).path
+        int8 = export_tflite(
+            model, directory / "step-int8.tflite", dtype="int8", calibration=x[None], quiet=True
+        )
+        return [
+            *contenders,
+            litert_contender(f32, x, self.options.xnnpack, "LiteRT f32"),
+            litert_contender(int8.path, normalised(model, x), self.options.xnnpack, "LiteRT int8"),
+        ]
 
-    resolvers = importlib.import_module(load_interpreter().__module__).OpResolverType
-    path = export_tflite(model, directory / "step.tflite", quiet=True).path
-    resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = create_interpreter(path, 1, experimental_op_resolver_type=resolver)
-    inputs = {d["name"]: d["index"] for d in interp.get_input_details()}
-    outputs = {d["name"]: d["index"] for d in interp.get_output_details()}
-    steps = [row.reshape(1, -1) for row in x]
-    state: list[Any] = [np.zeros((1, h), np.float32) for h in model.hidden_sizes]
-    layers = range(len(state))
+    def _note(self, note: str | None) -> None:
+        if note is not None and note not in self.notes:
+            self.notes.append(note)
 
-    def step(t: int) -> None:
-        interp.set_tensor(inputs["x"], steps[t % INPUT_STEPS])
-        for k in layers:
-            interp.set_tensor(inputs[f"h{k}"], state[k])
-        interp.invoke()
-        for k in layers:
-            state[k] = interp.get_tensor(outputs[f"h{k}_next"])
-        interp.get_tensor(outputs["y"])
-
-    return median_per_step(step, repeats, min_time) * 1e6
+    def result(self, rows: list[Row]) -> BenchResult:
+        return BenchResult(rows, self.machine, self.clock, self.notes)
 
 
 def bench_host(
     shapes: Sequence[tuple[int, int]] = DEFAULT_SHAPES,
-    *,
-    repeats: int = 7,
-    min_time: float = 0.05,
-    cc: str = "gcc",
-    cflags: Sequence[str] = DEFAULT_CFLAGS,
-    xnnpack: bool = True,
+    options: BenchOptions | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[Row]:
-    """Time every shape (D, H) three ways; see the module docstring for the method."""
-    if repeats < 1:
-        raise EdgeGruError(f"repeats {repeats}: expected at least 1")
-    if min_time <= 0:
-        raise EdgeGruError(f"min_time {min_time}: expected a positive number of seconds")
-    rows = []
+) -> BenchResult:
+    """Time every shape (D, H) every way (``options`` default: ``BenchOptions()``); see the
+    module docstring for the method."""
     with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
+        session = _Session(options or BenchOptions(), Path(tmp))
+        rows = []
         for d, h in shapes:
             if progress is not None:
                 progress(f"timing {d} -> {h}")
             model = bench_model(d, h)
-            x = bench_inputs(model)
-            directory = Path(tmp) / f"{d}x{h}"
-            directory.mkdir()
-            c_us = time_c(quantise_for_bench(model, x), directory, repeats, min_time, cc, cflags)
-            torch_us = time_torch(model, x, repeats, min_time)
-            litert_us = time_litert(model, x, directory, repeats, min_time, xnnpack)
-            rows.append(Row(f"{d} -> {h}", c_us, torch_us, litert_us))
-    return rows
+            rows.append(session.time(f"{d} -> {h}", quantise_for_bench(model, bench_inputs(model)), model))
+        return session.result(rows)
 
 
 def same_architecture(qm: QuantizedModel, model: Model) -> bool:
@@ -286,20 +258,13 @@ def same_architecture(qm: QuantizedModel, model: Model) -> bool:
 
 
 def bench_user_model(
-    qm: QuantizedModel | None,
-    model: Model | None,
-    *,
-    repeats: int = 7,
-    min_time: float = 0.05,
-    cc: str = "gcc",
-    cflags: Sequence[str] = DEFAULT_CFLAGS,
-    xnnpack: bool = True,
-) -> Row:
+    qm: QuantizedModel | None, model: Model | None, options: BenchOptions | None = None
+) -> BenchResult:
     """A user's model timed as :func:`bench_host` times a shape: the C of ``qm`` (checked bit
-    for bit first), torch and LiteRT on the float ``model``. Either may be None: without
-    ``model`` only the C is timed; without ``qm`` the C is that of ``model`` quantised here
-    (int16 state, calibrated on the benchmark's inputs), which runs the same code as any
-    int16-state quantisation of it (the integers differ, the work does not)."""
+    for bit first), and the float contenders on the float ``model``. Either may be None:
+    without ``model`` only the C is timed; without ``qm`` the C is that of ``model``
+    quantised here (int16 state, calibrated on the benchmark's inputs), which runs the same
+    code as any int16-state quantisation of it (the integers differ, the work does not)."""
     if qm is None:
         if model is None:
             raise EdgeGruError("no model to time: give a quantised model, a float model, or both")
@@ -308,44 +273,6 @@ def bench_user_model(
         raise EdgeGruError(
             f"the float model ({model.describe()}) and the quantised one ({qm.describe()}) differ in shape"
         )
-    torch_us = litert_us = None
     with tempfile.TemporaryDirectory(prefix="edgegru-bench-") as tmp:
-        directory = Path(tmp)
-        c_us = time_c(qm, directory, repeats, min_time, cc, cflags)
-        if model is not None:
-            x = bench_inputs(model)
-            torch_us = time_torch(model, x, repeats, min_time)
-            litert_us = time_litert(model, x, directory, repeats, min_time, xnnpack)
-    return Row(qm.describe(), c_us, torch_us, litert_us)
-
-
-COLUMNS = ("model", "C µs/step", "torch µs/step", "LiteRT µs/step", "torch / C", "LiteRT / C")
-
-
-def format_table(rows: Sequence[Row]) -> str:
-    """A Markdown table, one line per shape (also readable as plain text)."""
-    lines = [
-        [
-            r.model,
-            _shown(r.c_us, ".3f"),
-            _shown(r.torch_us, ".2f"),
-            _shown(r.litert_us, ".2f"),
-            _shown(r.torch_ratio, ".0f", "x"),
-            _shown(r.litert_ratio, ".1f", "x"),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(COLUMNS)]
-
-    def fmt(cells: Sequence[str]) -> str:
-        padded = [cells[0].ljust(widths[0])]
-        padded += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "| " + " | ".join(["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]) + " |"
-    return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in lines)])
-
-
-def _shown(value: float | None, spec: str, unit: str = "") -> str:
-    """A table cell: the value formatted, or "n/a" where it was not measured."""
-    return "n/a" if value is None else f"{value:{spec}}{unit}"
+        session = _Session(options or BenchOptions(), Path(tmp))
+        return session.result([session.time(qm.describe(), qm, model)])

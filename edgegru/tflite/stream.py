@@ -459,6 +459,17 @@ class LatencyStats:
         return f"latency: {self.count} steps, {values} ({self.ACCURACY})"
 
 
+def checked_step_input(x: np.ndarray, input_size: int) -> np.ndarray:
+    """One step's raw inputs as float64 (D,), or one line saying why they cannot be streamed:
+    every engine refuses the same inputs in the same words."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape != (input_size,):
+        raise EdgeGruError(f"input: shape {x.shape}, expected ({input_size},)")
+    if not np.all(np.isfinite(x)):
+        raise EdgeGruError("input: holds NaN or Inf")
+    return x
+
+
 class StreamingModel:
     """An edgegru step model with its hidden state, fed one time step at a time.
 
@@ -523,11 +534,7 @@ class StreamingModel:
     def step(self, x: np.ndarray) -> np.ndarray:
         """Feed one time step x (D,) of raw inputs; return the output (C,) as floats."""
         start = time.perf_counter()
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != (self.input_size,):
-            raise EdgeGruError(f"input: shape {x.shape}, expected ({self.input_size},)")
-        if not np.all(np.isfinite(x)):
-            raise EdgeGruError("input: holds NaN or Inf")
+        x = checked_step_input(x, self.input_size)
         if self._norm is not None:
             x = (x - self._norm[0]) / self._norm[1]
         interp = self._interpreter

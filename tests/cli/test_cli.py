@@ -17,10 +17,13 @@ from tests.helpers import FIXTURES, ROOT, make_qmodel, rewrite_meta
 COMMANDS = [
     "demo",
     "train",
+    "search",
     "quantize",
     "export",
     "verify",
+    "report",
     "run",
+    "engine",
     "import",
     "info",
     "pi",

@@ -1,14 +1,16 @@
-"""Training: reproducible, never trained on padding, and the figures on real data."""
+"""Training: reproducible, never trained on padding, refit on every case, says what it did,
+and the figures on real data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from edgegru.core.errors import EdgeGruError
 from edgegru.data import builtin_dataset, forecast_windows, load_series
 from edgegru.data.dataset import Dataset
 from edgegru.nn.evaluate import evaluate
-from edgegru.nn.train import TrainConfig, train
+from edgegru.nn.train import STOP_MAX_EPOCHS, STOP_PATIENCE, TrainConfig, channel_stats, train
 from edgegru.quant import calibrate, quantize
 from tests.helpers import assert_same_model, train_uea
 
@@ -40,6 +42,59 @@ def test_padding_is_never_seen(variant):
         # (hence its last bit) depends on T: 3e-8 was seen. Padding reaching the loss would
         # move the weights by orders of magnitude more than 1e-6.
         np.testing.assert_allclose(a.layers[0].w_x, b.layers[0].w_x, rtol=0, atol=1e-6)
+
+
+def test_refit_trains_on_every_case():
+    """After the split chose the epoch count, the model is trained again on all the cases: its
+    normalisation is the whole training set's, not the 80% the first pass saw."""
+    ds = builtin_dataset("gestures", 40, seed=2)
+    refit = train(ds, TrainConfig(hidden=4, epochs=4, seed=0), progress=False)
+    split = train(ds, TrainConfig(hidden=4, epochs=4, seed=0, refit=False), progress=False)
+    mean = channel_stats(ds)[0].astype(np.float32)
+    np.testing.assert_array_equal(refit.model.normalisation.mean, mean)
+    assert not np.array_equal(split.model.normalisation.mean, mean)
+    assert (refit.refit_cases, split.refit_cases) == (40, 0)
+    assert refit.model.metadata["training"]["refit_cases"] == 40
+    assert refit.best_epoch == split.best_epoch  # the same first pass chose the count
+    # a validation set passed in is not training data held back: nothing to refit on
+    given = train(ds, TrainConfig(hidden=4, epochs=2, seed=0), validation=ds, progress=False)
+    assert given.refit_cases == 0
+
+
+@pytest.mark.parametrize(("epochs", "patience", "reason"), [(3, 20, STOP_MAX_EPOCHS), (60, 2, STOP_PATIENCE)])
+def test_training_says_what_it_did(epochs, patience, reason):
+    """The restored epoch is the one with the lowest validation loss, the stop reason matches
+    the history, and the model's metadata keeps the same record."""
+    ds = builtin_dataset("gestures", 48, seed=0)
+    # a high rate makes the validation loss wander, so that patience can run out
+    config = TrainConfig(hidden=4, epochs=epochs, patience=patience, seed=0, refit=False, lr=0.1)
+    result = train(ds, config, progress=False)
+    losses = [row["val_loss"] for row in result.history]
+    assert result.stop_reason == reason
+    assert result.best_epoch == 1 + int(np.argmin(losses))
+    ran = epochs if reason == STOP_MAX_EPOCHS else result.best_epoch + patience
+    assert len(losses) == ran == result.metrics["epochs_run"]
+    assert result.seconds > 0
+    done = result.model.metadata["training"]
+    recorded = (done["restored_epoch"], done["epochs_run"], done["stop_reason"])
+    assert recorded == (result.best_epoch, ran, reason)
+    assert f"restored epoch {result.best_epoch} of {ran} (stopped: {reason})" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"jitter": -0.1}, "--jitter -0.1: expected a finite number >= 0"),
+        ({"time_warp": float("nan")}, "--time-warp nan: expected a finite number >= 0"),
+        ({"weight_decay": float("inf")}, "--weight-decay inf: expected a finite number >= 0"),
+        ({"label_smoothing": 1.0}, "--label-smoothing 1.0: expected 0 <= s < 1"),
+        ({"schedule": "step"}, "--schedule step: expected one of cosine, constant"),
+        ({"warmup": -1}, "--warmup -1: expected >= 0"),
+    ],
+)
+def test_bad_settings_are_named_as_flags(change, message):
+    with pytest.raises(EdgeGruError, match="^" + message.replace("+", r"\+")):
+        TrainConfig(**change).check()
 
 
 def test_regression_beats_the_mean_on_the_adding_problem():

@@ -1,21 +1,43 @@
-"""edgegru bench: the real compiler, torch and LiteRT on one tiny shape or a user's model, and
-the Cortex-M instruction counts (unicorn) of random shapes and of a user's model.
+"""edgegru bench: the real compilers (gcc, g++ with Eigen), torch and LiteRT on one tiny shape or a
+user's model, and the Cortex-M instruction counts (unicorn) of random shapes and of a user's model.
 
 Timings are never asserted (they depend on the machine and its load); the tests check that
-every figure is measured and that the table carries every column.
+every contender is measured and printed, that the C is refused unless bit-exact and the Eigen
+peer unless it agrees with the float reference, and that the rounds interleave.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import stat
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgegru.cli.bench import add_parser, parse_shapes, run
 from edgegru.core.errors import EdgeGruError
-from edgegru.targets.host_bench import COLUMNS, Row, format_table
+from edgegru.nn.model import Normalisation
+from edgegru.nn.synthetic import random_model
+from edgegru.targets import host_bench_peer
+from edgegru.targets.host_bench import (
+    CONTENDERS,
+    BenchResult,
+    Row,
+    bench_inputs,
+    compile_host,
+    quantise_for_bench,
+    time_c,
+)
+from edgegru.targets.host_bench_binary import BenchProcess, build_bench, build_bench_with_peer
+from edgegru.targets.host_bench_peer import EIGEN_MISSING, check_peer, find_eigen, peer_weights
+from edgegru.targets.host_bench_rounds import Contender, Timing, interleave
+from edgegru.targets.host_bench_tables import floor_lines, ratio_table, time_table
+from edgegru.targets.host_machine import Clock, Machine, floor_ns
+
+FAST = ["--repeats", "2", "--min-time", "0.001"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -24,32 +46,203 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_bench_prints_a_full_table_for_one_tiny_shape(capsys):
-    args = parse(["bench", "--shapes", "3x5", "--repeats", "2", "--min-time", "0.001"])
+def tables(out: str) -> dict[str, list[list[str]]]:
+    """Each Markdown table of the output by the line above it: its rows of cells, header first."""
+    found: dict[str, list[list[str]]] = {}
+    lines = out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|") and not lines[i - 1].startswith("|"):
+            block = []
+            for row_line in lines[i:]:
+                if not row_line.startswith("|"):
+                    break
+                block.append(row_line)
+            rows = [[c.strip() for c in row.strip("|").split("|")] for row in block]
+            found[lines[i - 1]] = [rows[0], *rows[2:]]  # without the rule
+    return found
+
+
+def table_starting(out: str, title: str) -> list[list[str]]:
+    return next(rows for key, rows in tables(out).items() if key.startswith(title))
+
+
+def median_and_spread(cell: str) -> tuple[float, float, float]:
+    match = re.fullmatch(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", cell)
+    assert match is not None, cell
+    return float(match[1]), float(match[2]), float(match[3])
+
+
+def test_bench_prints_every_contender_for_one_tiny_shape(capsys):
+    args = parse(["bench", "--shapes", "3x5", *FAST])
     assert args.target == "host"
     assert run(args) == 0
     out = capsys.readouterr().out
-    table = out[out.index("| model") :].splitlines()
-    header = [cell.strip() for cell in table[0].strip("|").split("|")]
-    assert header == list(COLUMNS)
-    assert len(table) == 3  # header, rule, one shape
-    cells = [cell.strip() for cell in table[2].strip("|").split("|")]
-    assert cells[0] == "3 -> 5"
-    c_us, torch_us, litert_us = (float(v) for v in cells[1:4])
-    assert min(c_us, torch_us, litert_us) > 0
-    assert re.fullmatch(r"\d+x", cells[4]) and re.fullmatch(r"\d+\.\dx", cells[5])
-    assert "-O3" in out and "set_num_threads(1)" in out and "XNNPACK" in out
-
-
-def test_format_table_ratios():
-    table = format_table(
-        [Row("6 -> 32", 0.25, 30.0, 2.5), Row("128 -> 128", 2.0, 44.0, 7.0), Row("m", 0.5, None, 1.0)]
+    times = table_starting(out, "thread CPU time")
+    assert times[0] == ["model", *CONTENDERS] and len(times) == 2
+    assert times[1][0] == "3 -> 5"
+    for cell in times[1][1:]:
+        median, fastest, slowest = median_and_spread(cell)
+        assert 0 < fastest <= median <= slowest
+    ratios = table_starting(out, "same-run ratios")
+    assert ratios[0] == ["model", *(f"{n} / C" for n in CONTENDERS[1:]), "MACs", "floor ns", "C / floor"]
+    *ratio_cells, macs, floor, c_over_floor = ratios[1][1:]
+    assert all(float(v) > 0 for v in ratio_cells) and int(macs) == 3 * 5 * (3 + 5)
+    assert float(floor) >= 0 and float(c_over_floor) > 0
+    wall = table_starting(out, "wall time")
+    assert wall[0] == ["model", *CONTENDERS] and all(float(v) > 0 for v in wall[1][1:])
+    assert re.search(r"^CPU: .+$", out, re.M) and re.search(
+        r"^CPU flags: AVX2 (yes|no), AVX-512 BW", out, re.M
     )
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
-    assert rows[2] == ["6 -> 32", "0.250", "30.00", "2.50", "120x", "10.0x"]
-    assert rows[3] == ["128 -> 128", "2.000", "44.00", "7.00", "22x", "3.5x"]
-    assert rows[4] == ["m", "0.500", "n/a", "1.00", "n/a", "2.0x"]  # torch not timed
-    assert len({len(line) for line in table.splitlines()}) == 1  # aligned columns
+    clock = re.search(r"^clock ([\d.]+) GHz, measured", out, re.M)
+    assert clock is not None and 0.1 < float(clock[1]) < 10
+    assert f"{int(macs)} / 16 / {clock[1]} GHz" in out
+    assert "-O3" in out and "set_num_threads(1)" in out and "XNNPACK" in out and "rotating order" in out
+
+
+def test_bench_without_eigen_says_so_and_times_the_rest(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(host_bench_peer, "EIGEN_DIRS", (tmp_path,))
+    assert run(parse(["bench", "--shapes", "3x5", *FAST])) == 0
+    out = capsys.readouterr().out
+    assert out.count(EIGEN_MISSING) == 1
+    cells = dict(zip(*table_starting(out, "thread CPU time"), strict=True))
+    assert cells["Eigen"] == "n/a"
+    assert all(median_and_spread(cells[n])[0] > 0 for n in CONTENDERS if n != "Eigen")
+
+
+def test_bench_refuses_an_eigen_directory_without_eigen(tmp_path, capsys):
+    with pytest.raises(EdgeGruError, match=re.escape(f"--eigen {tmp_path}: no Eigen/Core there")):
+        run(parse(["bench", "--shapes", "3x5", "--eigen", str(tmp_path)]))
+    assert capsys.readouterr().out == ""
+
+
+@pytest.fixture(scope="module")
+def eigen() -> Path:
+    found = find_eigen()
+    assert found is not None, "the bench's tests need Eigen 3's headers: apt install libeigen3-dev"
+    return found
+
+
+@pytest.mark.parametrize(
+    ("variant", "hidden", "head", "normalise"),
+    [("reset_after", [7], None, False), ("reset_before", [6, 5], "classification", True)],
+)
+def test_eigen_peer_agrees_with_the_float_reference(eigen, tmp_path, variant, hidden, head, normalise):
+    """The peer is built and checked (every step's output within float32 tolerance of the
+    float64 reference) for both variants, stacked layers, a head and a normalisation; the
+    same binary refuses the weights of another model."""
+    norm = Normalisation(np.array([1.0, -5.0, 20.0], np.float32), np.full(3, 2.0, np.float32))
+    model = random_model(3, hidden, variant, head, normalisation=norm if normalise else None, seed=4)
+    x = bench_inputs(model)
+    command = build_bench_with_peer(
+        quantise_for_bench(model, x),
+        model,
+        tmp_path,
+        cc="gcc",
+        cxx="g++",
+        cflags=("-O2",),
+        eigen=eigen,
+        check_inputs=x,
+    )
+    with BenchProcess(command) as bench:  # and it times both
+        assert bench.run("peer", 64)[0] > 0 and bench.run("c", 64)[0] > 0
+    other = random_model(3, hidden, variant, head, normalisation=model.normalisation, seed=5)
+    wrong = tmp_path / "other.bin"
+    wrong.write_bytes(peer_weights(other))
+    with pytest.raises(EdgeGruError, match="the Eigen peer disagrees with the float reference at step 0"):
+        check_peer(Path(command[0]), wrong, model, x, tmp_path)
+
+
+def test_the_bench_refuses_a_c_build_that_is_not_bit_exact(tmp_path):
+    """A compiler that builds the C with every int8 weight one higher: real gcc, wrong integers."""
+    wrapper = tmp_path / "gcc-off-by-one"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import pathlib, re, subprocess, sys\n"
+        "for arg in sys.argv[1:]:\n"
+        "    for header in pathlib.Path(arg).parent.glob('*_weights.h') if arg.endswith('.c') else []:\n"
+        "        text = header.read_text()\n"
+        "        def bump(m):\n"
+        "            body = re.sub(r'-?\\d+', lambda v: str(int(v[0]) + (int(v[0]) < 127)), m[2])\n"
+        "            return m[1] + body\n"
+        "        new = re.sub(r'(int8_t \\w+\\[[^]]*\\] = \\{)([^}]*)', bump, text)\n"
+        "        assert new != text, 'no int8 weights found'\n"
+        "        header.write_text(new)\n"
+        "sys.exit(subprocess.call(['gcc', *sys.argv[1:]]))\n"
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    model = random_model(3, [5], "reset_after", seed=1)
+    qm = quantise_for_bench(model, bench_inputs(model))
+    (tmp_path / "good").mkdir()
+    assert time_c(qm, tmp_path / "good", 1, 0.001, "gcc", ("-O2",)) > 0  # the same C, built by gcc
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(EdgeGruError, match=r"the C built with .* -O2 is not bit-exact, so it is not timed"):
+        time_c(qm, tmp_path / "bad", 1, 0.001, str(wrapper), ("-O2",))
+
+
+def test_rounds_rotate_the_contenders_and_time_each_run():
+    """Round r starts with contender r (mod n); every run is timed with its own step count."""
+    calls: list[tuple[str, int]] = []
+
+    def contender(name: str, ns_per_step: int) -> Contender:
+        def run(steps: int) -> tuple[int, int]:
+            calls.append((name, steps))
+            return ns_per_step * steps, 2 * ns_per_step * steps
+
+        return Contender(name, run)
+
+    timings = interleave([contender("a", 1000), contender("b", 10), contender("c", 100)], 4, 1e-3)
+    timed = calls[-12:]
+    assert [name for name, _ in timed] == list("abcbcacababc")
+    steps = {t.name: t.steps for t in timings}
+    assert steps == {"a": 1024, "b": 131072, "c": 16384}  # doubled from 64 until >= 1 ms
+    assert all(n == steps[name] for name, n in timed)
+    a, b = timings[0], timings[1]
+    assert a.cpu_ns == (1000.0,) * 4 and a.wall_median == 2000.0 and b.ratio_to(a) == 0.01
+
+
+def test_tables_show_spread_ratios_and_what_was_not_timed():
+    c = Timing("C", 64, (400.0, 410.0, 500.0), (900.0, 950.0, 990.0))
+    eigen = Timing("Eigen", 64, (800.0, 1230.0, 1000.0), (1.0, 1.0, 1.0))
+
+    rows = [Row("6 -> 32", 4224, {"C": c, "Eigen": eigen}, 73.3), Row("m", 10, {"C": c}, None)]
+    times = [[cell.strip() for cell in line.strip("|").split("|")] for line in time_table(rows).splitlines()]
+    assert times[2] == ["6 -> 32", "0.410 (0.400-0.500)", "1.00 (0.800-1.23)", "n/a", "n/a", "n/a"]
+    ratios = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in ratio_table(rows).splitlines()
+    ]
+    # per-round ratios 2.0, 3.0, 2.0: median 2
+    assert ratios[2] == ["6 -> 32", "2.00", "n/a", "n/a", "n/a", "4224", "73", "5.59"]
+    assert ratios[3][-3:] == ["10", "n/a", "n/a"]
+    assert len({len(line) for line in time_table(rows).splitlines()}) == 1  # aligned columns
+
+
+def test_the_floor_says_where_its_clock_came_from():
+    """Measured, nominal (a machine without the add chain) or none: each says so in words."""
+    machine = Machine("Some CPU", frozenset({"avx2", "avx512bw"}), 2596.0, frozenset({"__AVX2__"}))
+    assert machine.extensions_line() == (
+        "CPU flags: AVX2 yes, AVX-512 BW yes, AVX-512 VNNI no, AVX-VNNI no; the C is compiled for: AVX2"
+    )
+    c = Timing("C", 64, (100.0,), (100.0,))
+    rows = [Row("6 -> 32", 3648, {"C": c}, floor_ns(3648, 3.6e9))]
+    measured = "\n".join(floor_lines(BenchResult(rows, machine, Clock(3.6e9, measured=True))))
+    assert "clock 3.60 GHz, measured" in measured and "3648 / 16 / 3.60 GHz = 63 ns" in measured
+    assert "/proc/cpuinfo says 2596 MHz (nominal)" in measured
+    nominal = "\n".join(floor_lines(BenchResult(rows, machine, Clock(2.596e9, measured=False))))
+    assert "clock 2.60 GHz: NOMINAL" in nominal and "measured" not in nominal
+    assert floor_lines(BenchResult(rows, machine, None)) == [
+        "floor: not computed, no clock measured on this machine (/proc/cpuinfo says 2596 MHz (nominal))"
+    ]
+
+
+def test_the_c_alone_runs_under_the_harness_protocol(tmp_path):
+    """The binary other targets use (no peer): it times the C and refuses an unknown command."""
+    model = random_model(3, [5], "reset_after", seed=1)
+    exe = build_bench(quantise_for_bench(model, bench_inputs(model)), tmp_path, compile_host("gcc", ("-O2",)))
+    with BenchProcess([str(exe)]) as bench:
+        cpu_ns, wall_ns = bench.run("c", 1000)
+        assert cpu_ns > 0 and wall_ns > 0
+        with pytest.raises(EdgeGruError, match="gave no timing for `peer 10`: bm_bench: unknown command"):
+            bench.run("peer", 10)
 
 
 @pytest.mark.parametrize(
@@ -170,40 +363,44 @@ def user_models(tmp_path_factory) -> dict[str, str]:
     return {name: str(root / f"{name}.egru") for name in ("f", "q", "rb")}
 
 
-def table_row(out: str) -> list[str]:
-    """The one row of a host bench table."""
-    lines = out[out.index("| model") :].splitlines()
-    assert len(lines) == 3, lines
-    return [cell.strip() for cell in lines[2].strip("|").split("|")]
+def timed(out: str) -> dict[str, float | None]:
+    """The one row of the time table: each contender's median, None where not timed."""
+    header, row = table_starting(out, "thread CPU time")
+    return {
+        name: None if cell == "n/a" else median_and_spread(cell)[0]
+        for name, cell in zip(header[1:], row[1:], strict=True)
+    }
 
 
-def test_bench_of_a_quantised_model_and_its_float_model_times_all_three(user_models, capsys):
-    fast = ["--repeats", "2", "--min-time", "0.001"]
-    assert run(parse(["bench", user_models["q"], "--float", user_models["f"], *fast])) == 0
+def test_bench_of_a_quantised_model_and_its_float_model_times_every_contender(user_models, capsys):
+    assert run(parse(["bench", user_models["q"], "--float", user_models["f"], *FAST])) == 0
     out = capsys.readouterr().out
-    cells = table_row(out)
-    assert cells[0] == "3 -> GRU(6) -> GRU(5) -> classification(4), reset_after, int8 state"
-    assert min(float(v) for v in cells[1:4]) > 0
+    assert table_starting(out, "thread CPU time")[1][0] == (
+        "3 -> GRU(6) -> GRU(5) -> classification(4), reset_after, int8 state"
+    )
+    medians = timed(out)
+    assert all(medians[name] > 0 for name in CONTENDERS)  # the peer too: two layers and the head
     assert f"rows layout, of {user_models['q']}" in out
 
-    assert run(parse(["bench", user_models["q"], *fast])) == 0  # no float model: its C alone
+    assert run(parse(["bench", user_models["q"], *FAST])) == 0  # no float model: its C alone
     out = capsys.readouterr().out
-    cells = table_row(out)
-    assert float(cells[1]) > 0 and cells[2:] == ["n/a"] * 4
+    medians = timed(out)
+    assert medians["C"] > 0 and [medians[name] for name in CONTENDERS[1:]] == [None] * 4
     assert "give it with --float FLOAT.egru" in out
 
 
 def test_bench_of_a_float_model_quantises_it_for_the_c(user_models, capsys):
     """A float model alone: its C from an int16-state quantisation made here; nn.GRU has no
-    reset_before, so torch is not timed for that variant (and says so with n/a)."""
-    fast = ["--repeats", "2", "--min-time", "0.001"]
-    assert run(parse(["bench", user_models["f"], *fast])) == 0
+    reset_before, so torch is not timed for that variant (n/a, and a line says why)."""
+    assert run(parse(["bench", user_models["f"], *FAST])) == 0
     out = capsys.readouterr().out
-    assert table_row(out)[0].endswith("reset_after, int16 state") and "quantised here" in out
-    assert min(float(v) for v in table_row(out)[1:4]) > 0
-    assert run(parse(["bench", user_models["rb"], *fast])) == 0
-    cells = table_row(capsys.readouterr().out)
-    assert cells[2] == "n/a" and float(cells[1]) > 0 and float(cells[3]) > 0
+    assert table_starting(out, "thread CPU time")[1][0].endswith("reset_after, int16 state")
+    assert "quantised here" in out and all(timed(out)[name] > 0 for name in CONTENDERS)
+    assert run(parse(["bench", user_models["rb"], *FAST])) == 0
+    out = capsys.readouterr().out
+    medians = timed(out)
+    assert medians["torch"] is None and "torch: not timed, nn.GRU computes reset_after only" in out
+    assert all(medians[name] > 0 for name in CONTENDERS if name != "torch")
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from edgegru.core.cache import cache_dir
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import run_tool
 from edgegru.targets.pi.apt_sources import apt_mirror
@@ -71,12 +71,6 @@ def recipe() -> dict[str, Any]:
         "wheel_platforms": list(WHEEL_PLATFORMS),
         "cpuinfo": {name: board.cpuinfo() for name, board in BOARDS.items()},
     }
-
-
-def cache_dir() -> Path:
-    """Where roots are kept: $XDG_CACHE_HOME/edgegru, else ~/.cache/edgegru."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgegru"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""Training-time augmentation of padded sequence batches.
+
+The UEA/UCR training sets hold 36-200 cases; a GRU of a few thousand weights memorises
+them within tens of epochs. Showing it a slightly different version of every case on
+every epoch (noise, a different gain per channel, a slowly varying gain, a slightly
+faster or slower stroke) is the cheapest regulariser there is, and it costs nothing on
+the device: the deployed model is the same network, only trained on more varied data.
+
+Every transform works in normalised units (each channel divided by its training std),
+so one strength suits accelerometers and leaf outlines alike, and keeps the dataset's
+contract: the same shape, each sequence's length unchanged, zeros after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgegru.data.dataset import valid_mask
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Strengths of the transforms; 0 turns one off.
+
+    ``jitter``: std of Gaussian noise added to each valid sample; ``scale``: std of one
+    random gain per sequence and channel (around 1); ``magnitude_warp``: std of a gain that
+    drifts smoothly along the sequence (four knots); ``time_warp``: std of the local speed
+    of a smooth resampling of time, which keeps a sequence's first and last samples.
+    """
+
+    jitter: float = 0.0
+    scale: float = 0.0
+    magnitude_warp: float = 0.0
+    time_warp: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return any(v > 0 for v in (self.jitter, self.scale, self.magnitude_warp, self.time_warp))
+
+    def apply(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        mean: np.ndarray,
+        std: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """A transformed copy of ``x`` (N, T, D) with the same lengths and zero padding."""
+        z = (x.astype(np.float64) - mean) / std
+        n, steps, dims = z.shape
+        valid = valid_mask(lengths, steps)
+        # Random numbers are drawn per valid sample, never per padded step, so that the
+        # same data padded to a longer T_max are augmented (and trained) identically.
+        if self.time_warp > 0:
+            z = _time_warp(z, lengths, self.time_warp, rng)
+        if self.magnitude_warp > 0:
+            z = z * _smooth_curves(lengths, steps, dims, self.magnitude_warp, rng)
+        if self.scale > 0:
+            z = z * (1.0 + self.scale * rng.standard_normal((n, 1, dims)))
+        if self.jitter > 0:
+            z[valid] += self.jitter * rng.standard_normal((int(valid.sum()), dims))
+        out = (z * std + mean).astype(np.float32)
+        out[~valid] = 0.0
+        return out
+
+
+_KNOTS = 4  # knots of a warp curve: a few slow changes per sequence, not a new noise
+
+
+def _smooth_curves(
+    lengths: np.ndarray, steps: int, dims: int, sigma: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(n, steps, dims) gains around 1, linear between random knots spread over each length."""
+    knots = 1.0 + sigma * rng.standard_normal((len(lengths), _KNOTS, dims))
+    curves = np.ones((len(lengths), steps, dims))
+    for i, length in enumerate(lengths):
+        at = np.linspace(0.0, length - 1, _KNOTS)
+        for d in range(dims):
+            curves[i, :length, d] = np.interp(np.arange(length), at, knots[i, :, d])
+    return curves
+
+
+def _time_warp(z: np.ndarray, lengths: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Each sequence read at smoothly uneven times over its own length (linear interpolation).
+
+    The speed curve is kept positive, so time never runs backwards, and rescaled so that
+    the first and the last valid sample stay where they are.
+    """
+    out = np.zeros_like(z)
+    for i, length in enumerate(lengths):
+        length = int(length)
+        if length < 3:
+            out[i, :length] = z[i, :length]
+            continue
+        speed = np.interp(
+            np.arange(length - 1),
+            np.linspace(0, length - 2, _KNOTS),
+            np.clip(1.0 + sigma * rng.standard_normal(_KNOTS), 0.1, None),
+        )
+        where = np.concatenate([[0.0], np.cumsum(speed)])
+        where *= (length - 1) / where[-1]
+        for d in range(z.shape[2]):
+            out[i, :length, d] = np.interp(where, np.arange(length), z[i, :length, d])
+    return out

@@ -1,0 +1,72 @@
+"""The training hyper-parameters, without torch: ``edgegru train`` builds its flags, and
+their defaults, from this one record while ``edgegru --help`` must work on a base install."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from edgegru.core.errors import EdgeGruError
+from edgegru.core.generator_limits import MAX_LAYERS, MAX_SIZE
+from edgegru.nn.model import VARIANTS
+from edgegru.nn.schedule import SCHEDULES
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; the CLI flags map one to one onto these fields, and take their
+    defaults from here (``--batch-size`` for ``batch_size``)."""
+
+    hidden: int = 32
+    layers: int = 1
+    variant: str = "reset_after"
+    epochs: int = 200
+    lr: float = 1e-2
+    batch_size: int = 16
+    seed: int = 0
+    clip: float = 1.0  # max gradient norm; 0 disables clipping
+    patience: int = 50  # epochs without a better validation loss before stopping
+    val_fraction: float = 0.2
+    refit: bool = True  # train again on all cases for the chosen epoch count (split validation only)
+    schedule: str = "cosine"
+    warmup: int = 5  # epochs of rising learning rate
+    weight_decay: float = 1e-3  # AdamW's decoupled decay
+    label_smoothing: float = 0.1  # classification only
+    jitter: float = 0.03  # augmentation strengths, in units of each channel's std (nn/augment.py)
+    scale: float = 0.1
+    magnitude_warp: float = 0.1
+    time_warp: float = 0.1
+    chrono: bool = True  # update-gate biases for memories up to the longest sequence (nn/chrono.py)
+
+    def check(self) -> None:
+        if self.variant not in VARIANTS:
+            raise EdgeGruError(f"--variant {self.variant}: expected one of {', '.join(VARIANTS)}")
+        if self.schedule not in SCHEDULES:
+            raise EdgeGruError(f"--schedule {self.schedule}: expected one of {', '.join(SCHEDULES)}")
+        for name in ("hidden", "layers", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise EdgeGruError(f"--{name.replace('_', '-')} {getattr(self, name)}: expected >= 1")
+        if self.hidden > MAX_SIZE:
+            raise EdgeGruError(
+                f"--hidden {self.hidden}: expected at most {MAX_SIZE} (the C generator's limit)"
+            )
+        if self.layers > MAX_LAYERS:
+            raise EdgeGruError(
+                f"--layers {self.layers}: expected at most {MAX_LAYERS} (the C generator's limit)"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise EdgeGruError(f"--lr {self.lr}: expected a finite number > 0")
+        for name in ("clip", "weight_decay", "jitter", "scale", "magnitude_warp", "time_warp"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise EdgeGruError(f"--{name.replace('_', '-')} {value}: expected a finite number >= 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise EdgeGruError(f"--label-smoothing {self.label_smoothing}: expected 0 <= s < 1")
+        if self.patience < 0:
+            raise EdgeGruError(f"--patience {self.patience}: expected >= 0")
+        if self.warmup < 0:
+            raise EdgeGruError(f"--warmup {self.warmup}: expected >= 0")
+        if not 0 <= self.seed < 2**32:
+            raise EdgeGruError(f"--seed {self.seed}: expected 0 <= seed < 2^32")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise EdgeGruError(f"--val-fraction {self.val_fraction}: expected 0 <= f < 1")

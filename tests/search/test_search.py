@@ -1,0 +1,284 @@
+"""``edgegru search`` end to end on a tiny space: real training, real arm-none-eabi-gcc footprints,
+real unicorn instruction counts, a real SQLite study (two processes on one file included)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgegru.cli.main import main
+from edgegru.data import builtin_dataset
+from edgegru.quant.qmodel import QuantizedModel
+from edgegru.search.budgets import Budgets
+from edgegru.search.space import Candidate
+from edgegru.search.storage import STUDY_NAME
+from edgegru.search.trial import shape_footprint, shape_model, train_and_measure
+from edgegru.targets.cortex_m.footprint import measure_footprint
+
+optuna = pytest.importorskip("optuna", reason="the search needs the 'search' extra")
+pytest.importorskip("unicorn", reason="the search counts instructions with the 'bench' extra")
+
+DATA = ["--builtin", "gestures", "--samples", "60"]
+# One variant and state width: flash then grows with the hidden size alone.
+SPACE = [
+    "--hidden",
+    "4:8",
+    "--layers",
+    "1",
+    "--variants",
+    "reset_after",
+    "--state-bits",
+    "16",
+    "--epochs",
+    "1:2",
+]
+CPU = "cortex-m4"
+
+
+def _flash_of(hidden: int) -> int:
+    """The flash of a gestures model of ``hidden`` units, measured: the tests' budget."""
+    ds = builtin_dataset("gestures", 60, 0)
+    return measure_footprint(shape_model(ds, [hidden], "reset_after", 16), CPU).flash
+
+
+def _search(tmp: Path, storage: str, out: str, trials: int, *extra: str) -> int:
+    return main(
+        [
+            "search",
+            *DATA,
+            *SPACE,
+            "--cpu",
+            CPU,
+            "--trials",
+            str(trials),
+            "--storage",
+            str(tmp / storage),
+            "-o",
+            str(tmp / out),
+            *extra,
+        ]
+    )
+
+
+def _study(path: Path):  # type: ignore[no-untyped-def]
+    return optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A 4-trial search with a flash budget between the space's smallest and largest model."""
+    tmp = tmp_path_factory.mktemp("search")
+    budget = _flash_of(6)
+    assert _search(tmp, "a.db", "out", 4, "--flash", str(budget)) == 0
+    return tmp, budget
+
+
+def test_every_trial_is_recorded_with_its_own_measured_figures(searched: tuple[Path, int]) -> None:
+    tmp, budget = searched
+    trials = _study(tmp / "a.db").get_trials()
+    assert len(trials) == 4
+    fits = {t.number: t.user_attrs["flash"] <= budget for t in trials}
+    assert set(fits.values()) == {True, False}, "the budget should split this seed's trials"
+    for t in trials:
+        assert t.constraints == {
+            "flash": t.user_attrs["flash"] - budget
+        }  # infeasible ones kept, with the figure
+        if fits[t.number]:
+            assert t.state.name == "COMPLETE"
+            assert t.values == [
+                t.user_attrs["val_score"],
+                t.user_attrs["flash"],
+                t.user_attrs["instructions"],
+            ]
+        else:  # its shape alone is over the budget: recorded untrained, as pruned
+            assert t.state.name == "PRUNED" and "val_score" not in t.user_attrs
+    # Train one feasible and one infeasible candidate: the feasible one gives the trial's model
+    # again, and both measure on the core what the trial recorded (flash and RAM are the shape's).
+    train_ds = builtin_dataset("gestures", 60, 0)
+    test_ds = builtin_dataset("gestures", 15, 1000)
+    for wanted in (True, False):
+        t = next(t for t in trials if fits[t.number] is wanted)
+        candidate = Candidate.from_dict(t.user_attrs["candidate"])
+        again = train_and_measure(train_ds, test_ds, candidate, Budgets(CPU))
+        assert (again.measurement.flash, again.measurement.ram) == (
+            t.user_attrs["flash"],
+            t.user_attrs["ram"],
+        )
+        shape = shape_footprint(train_ds, candidate, CPU)
+        assert (shape.flash, shape.ram) == (t.user_attrs["flash"], t.user_attrs["ram"])
+        if wanted:
+            assert again.measurement.model_hash == t.user_attrs["model_hash"]
+            assert again.measurement.instructions == t.user_attrs["instructions"]
+
+
+def test_outputs_are_the_chosen_feasible_trial_and_its_commands_rebuild_it(
+    searched: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp, budget = searched
+    out = tmp / "out"
+    trials = _study(tmp / "a.db").get_trials()
+    qm = QuantizedModel.load(out / "model-int8.egru")
+    chosen = [t for t in trials if t.user_attrs.get("model_hash") == qm.fingerprint()]
+    assert chosen and chosen[0].user_attrs["flash"] <= budget
+    best = max(t.user_attrs["val_score"] for t in trials if t.state.name == "COMPLETE")
+    assert chosen[0].user_attrs["val_score"] == best
+    export = (out / "model_c" / "model_footprint.json").read_text()
+    assert f'"flash_bytes": {chosen[0].user_attrs["flash"]}' in export
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (out / "pareto.md").read_text()
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith("edgegru ")]
+    assert len(commands) == 2
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        assert main(shlex.split(command)[1:]) == 0
+    assert QuantizedModel.load(tmp_path / "model-int8.egru").fingerprint() == qm.fingerprint()
+
+
+def test_same_command_is_reproducible_and_continues_its_study(searched: tuple[Path, int]) -> None:
+    tmp, budget = searched
+    flash = ["--flash", str(budget)]
+    assert _search(tmp, "b.db", "out-b", 3, *flash) == 0  # a new file: the same first trials
+    assert _search(tmp, "b.db", "out-b", 4, *flash) == 0  # continued: the trial an uninterrupted run had
+    first, again = _study(tmp / "a.db").get_trials(), _study(tmp / "b.db").get_trials()
+    assert [t.number for t in again] == [0, 1, 2, 3]
+    assert [t.params for t in first] == [t.params for t in again]
+    assert [t.user_attrs.get("model_hash") for t in first] == [t.user_attrs.get("model_hash") for t in again]
+    assert _search(tmp, "b.db", "out-b", 4, *flash) == 0  # complete: nothing more is run
+    assert len(_study(tmp / "b.db").get_trials()) == 4
+
+
+def test_two_processes_add_to_one_study_file(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "edgegru.cli.main",
+        "search",
+        *DATA,
+        *SPACE,
+        "--cpu",
+        CPU,
+        "--trials",
+        "6",
+        "--storage",
+        str(tmp_path / "shared.db"),
+        "--quiet",
+    ]
+    procs = [
+        subprocess.Popen(
+            [*command, "-o", str(tmp_path / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for name in ("out1", "out2")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    trials = _study(tmp_path / "shared.db").get_trials()
+    assert len(trials) >= 4 and all(t.state.name == "COMPLETE" for t in trials)
+    workers = {t.user_attrs["worker"].rpartition(":")[2] for t in trials}
+    assert workers == {str(proc.pid) for proc in procs}  # each process ran some of them
+    assert len({t.number for t in trials}) == len(trials)
+
+
+def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("edgegru: error: "), err
+    return err[0]
+
+
+def test_storage_of_another_dataset_or_budget_is_refused(searched: tuple[Path, int], capsys) -> None:  # type: ignore[no-untyped-def]
+    tmp, budget = searched
+    base = ["search", *SPACE, "--storage", str(tmp / "a.db"), "-o", str(tmp / "other")]
+    line = _error_line(capsys, [*base, "--builtin", "gestures", "--samples", "70", "--flash", str(budget)])
+    assert "a study of other training data" in line
+    line = _error_line(capsys, [*base, *DATA, "--flash", str(budget + 1)])
+    assert f"'flash' '{budget}' there, '{budget + 1}' here" in line
+    not_a_study = tmp / "notes.db"
+    not_a_study.write_text("my notes\n")
+    line = _error_line(capsys, ["search", *DATA, *SPACE, "--storage", str(not_a_study), "-o", str(tmp / "x")])
+    assert "not an SQLite database" in line and not_a_study.read_text() == "my notes\n"
+
+
+def test_budget_no_model_can_meet_names_it_and_the_smallest_figure(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    smallest = _flash_of(4)
+    line = _error_line(
+        capsys,
+        [
+            "search",
+            *DATA,
+            *SPACE,
+            "--flash",
+            str(smallest - 1),
+            "--storage",
+            str(tmp_path / "s.db"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert f"--flash {smallest - 1} bytes: no model of the search space can meet it" in line
+    assert f"measures {smallest} bytes on {CPU}" in line
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "o").exists()
+
+
+def test_core_without_a_counter_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    line = _error_line(capsys, ["search", *DATA, "--cpu", "cortex-m55", "--storage", str(tmp_path / "s.db")])
+    assert "instruction counting is not available for cortex-m55" in line
+
+
+def test_ray_unreachable_is_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    line = _error_line(
+        capsys,
+        [
+            "search",
+            *DATA,
+            *SPACE,
+            "--ray",
+            f"127.0.0.1:{port}",
+            "--storage",
+            str(tmp_path / "s.db"),
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert f"--ray 127.0.0.1:{port}: no Ray head answers there" in line
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_ray_not_installed_is_one_line(tmp_path: Path) -> None:
+    """A Python where ``import ray`` fails as it does without the extra."""
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from edgegru.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = [
+        "search",
+        *DATA,
+        *SPACE,
+        "--ray",
+        "auto",
+        "--storage",
+        str(tmp_path / "s.db"),
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAY_ADDRESS": ""},
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "edgegru: error: edgegru search needs ray, which is not installed: pip install 'edgegru[ray]'"
+    )
