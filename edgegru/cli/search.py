@@ -216,6 +216,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {command}")
     print(
         f"wrote {out_dir}: model.egru, model-int8.egru, model_c/, pareto.md, trials.csv"
-        + (", pareto.png" if result.plot else "")
+        + (", pareto.png, report.html" if result.plot else "")
     )
     return 0

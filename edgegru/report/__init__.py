@@ -7,6 +7,6 @@ Cortex-M cores. :func:`write_report` writes it; :func:`build_report` returns the
 for scripts that want them without a page. The plots need matplotlib (the ``report`` extra).
 """
 
-from edgegru.report.build import Report, build_report, write_report
+from edgegru.report.build import Appendix, Report, build_report, write_report
 
-__all__ = ["Report", "build_report", "write_report"]
+__all__ = ["Appendix", "Report", "build_report", "write_report"]

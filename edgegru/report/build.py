@@ -27,6 +27,16 @@ from edgegru.report.state_error import StateError, state_error
 from edgegru.targets.cortex_m.cores import get_core
 
 
+@dataclass(frozen=True)
+class Appendix:
+    """A section a caller adds after the report's own (the search adds its Pareto front):
+    a heading, lines of text and an optional PNG, escaped and embedded like the rest."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    png: bytes | None = None
+
+
 @dataclass
 class Report:
     """Everything the page shows. ``scores`` maps each implementation that ran to its
@@ -44,6 +54,7 @@ class Report:
     state: StateError | None
     channels: list[ChannelRange]
     cores: list[CoreFigures]
+    appendices: tuple[Appendix, ...] = ()
 
     @property
     def classification(self) -> bool:
@@ -88,6 +99,7 @@ def build_report(
     model_name: str = "model",
     float_name: str = "float model",
     cc: str = HOST_CC,
+    appendices: Sequence[Appendix] = (),
 ) -> Report:
     """Run ``qm`` (and its ``float_model``, if given) over ``data`` and measure it on ``cpus``.
 
@@ -120,6 +132,7 @@ def build_report(
         state,
         channel_ranges(qm.input, data),
         measure_cores(qm, list(cpus)),
+        tuple(appendices),
     )
 
 
@@ -133,6 +146,7 @@ def write_report(
     model_name: str = "model",
     float_name: str = "float model",
     cc: str = HOST_CC,
+    appendices: Sequence[Appendix] = (),
 ) -> Report:
     """Build the report (:func:`build_report`) and write it to ``path`` as one self-contained
     HTML page; nothing is written if any step fails. Needs matplotlib (the ``report`` extra)."""
@@ -142,6 +156,7 @@ def write_report(
     check_output_path(path)
     import matplotlib  # noqa: F401  (fail before the runs, not after them, when it is missing)
 
-    report = build_report(qm, data, float_model, cpus, model_name=model_name, float_name=float_name, cc=cc)
+    names = {"model_name": model_name, "float_name": float_name}
+    report = build_report(qm, data, float_model, cpus, **names, cc=cc, appendices=appendices)
     atomic_write_bytes(path, render_page(report).encode("utf-8"))
     return report

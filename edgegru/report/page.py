@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from edgegru.core.version import __version__
 from edgegru.report import plots
-from edgegru.report.build import Report
+from edgegru.report.build import Appendix, Report
 
 METADATA_CHARS = 4000  # of the model's metadata shown; the rest is elided
 
@@ -215,10 +215,16 @@ def _cores(r: Report) -> str:
     return out + "".join(_para(line, "note") for line in skipped)
 
 
+def _appendix(a: Appendix) -> str:
+    out = f"<h2>{html.escape(a.title)}</h2>\n" + "".join(_para(line) for line in a.lines)
+    return out + (_image(a.png, a.title) if a.png is not None else "")
+
+
 def render_page(r: Report) -> str:
     """The whole page for one report."""
     title = f"edgegru report: {r.model_name} on {r.data.source}"
     body = "".join(section(r) for section in (_summary, _scores, _agreement, _state, _calibration, _cores))
+    body += "".join(_appendix(a) for a in r.appendices)
     return (
         "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'

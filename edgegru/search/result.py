@@ -32,7 +32,8 @@ C_NAME = "model_c"
 TABLE_NAME = "pareto.md"
 PLOT_NAME = "pareto.png"
 TRIALS_NAME = "trials.csv"
-OUTPUT_NAMES = {FLOAT_NAME, INT8_NAME, C_NAME, TABLE_NAME, PLOT_NAME, TRIALS_NAME}
+REPORT_NAME = "report.html"
+OUTPUT_NAMES = {FLOAT_NAME, INT8_NAME, C_NAME, TABLE_NAME, PLOT_NAME, TRIALS_NAME, REPORT_NAME}
 
 
 @dataclass
@@ -125,11 +126,35 @@ def write_result(
         (tmp / TRIALS_NAME).write_text(_trials_csv(trials))
         if plot:
             plot_front(trials, chosen, budgets, tmp / PLOT_NAME)
+            _write_report(tmp, rebuilt, test_ds or train_ds, budgets.cpu, text)
 
     atomic_directory(out_dir, fill)
     if not plot:
-        notes.append(f"{PLOT_NAME} not drawn: matplotlib is not installed (pip install 'edgegru[report]')")
+        notes.append(
+            f"{PLOT_NAME} and {REPORT_NAME} not written: matplotlib is not installed "
+            "(pip install 'edgegru[report]')"
+        )
     return SearchResult(out_dir, chosen, rebuilt, commands, table, export_footprint, plot, notes)
+
+
+def _write_report(tmp: Path, rebuilt: TrialModels, data: Dataset, cpu: str, front_text: str) -> None:
+    """The chosen model's evaluation page (edgegru report) on the test data (the training data
+    without a test file), on the search's core, with the front, its plot and the rebuild
+    commands as a last section."""
+    from edgegru.report import Appendix, write_report
+
+    plot = (tmp / PLOT_NAME).read_bytes()
+    front = Appendix("Search: the Pareto front", tuple(front_text.splitlines()), plot)
+    write_report(
+        tmp / REPORT_NAME,
+        rebuilt.qmodel,
+        data,
+        rebuilt.model,
+        [cpu],
+        model_name=INT8_NAME,
+        float_name=FLOAT_NAME,
+        appendices=[front],
+    )
 
 
 def _can_plot() -> bool:

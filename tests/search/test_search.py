@@ -3,6 +3,7 @@ real unicorn instruction counts, a real SQLite study (two processes on one file 
 
 from __future__ import annotations
 
+import base64
 import os
 import shlex
 import socket
@@ -131,6 +132,10 @@ def test_outputs_are_the_chosen_feasible_trial_and_its_commands_rebuild_it(
     export = (out / "model_c" / "model_footprint.json").read_text()
     assert f'"flash_bytes": {chosen[0].user_attrs["flash"]}' in export
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text()
+    plot = base64.b64encode((out / "pareto.png").read_bytes()).decode("ascii")
+    assert "<h2>Search: the Pareto front</h2>" in page and plot in page
+    assert "edgegru report: model-int8.egru on" in page and "rebuild trial" in page
     text = (out / "pareto.md").read_text()
     commands = [line.strip() for line in text.splitlines() if line.strip().startswith("edgegru ")]
     assert len(commands) == 2
