@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
 from edgegru.nn.model import Model
+from edgegru.targets.pi.root import PiRoot, ensure_root
+from edgegru.targets.pi.tools import CROSS_CC, MMDEBSTRAP, QEMU, require_tools
 from tests.helpers import SHARED, train_uea
 
 # Fuzz tests (hypothesis): a bounded run in CI, a long one on demand, e.g.
@@ -33,3 +36,15 @@ def shared() -> Path:
 def basic_motions(shared: Path) -> tuple[Dataset, Dataset, Model]:
     """BasicMotions trained once per test session (about 10 s)."""
     return train_uea(shared, "BasicMotions")
+
+
+@pytest.fixture(scope="session")
+def pi_root() -> PiRoot:
+    """The cached emulated Pi root (built on first use); a missing tool fails every test that
+    needs it (never skips: the Pi is part of what CI checks)."""
+    try:
+        require_tools(QEMU, MMDEBSTRAP, CROSS_CC)
+        return ensure_root()
+    except EdgeGruError as exc:
+        problem = str(exc)
+    pytest.fail(f"the emulated Raspberry Pi is unavailable: {problem}", pytrace=False)

@@ -18,9 +18,7 @@ import pytest
 from edgegru.cli.main import main
 from edgegru.core.errors import EdgeGruError
 from edgegru.engine.library import EngineLibrary
-from edgegru.targets.pi.root import PiRoot, ensure_root
 from edgegru.targets.pi.runner import run_python
-from edgegru.targets.pi.tools import CROSS_CC, MMDEBSTRAP, QEMU, require_tools
 from edgegru.targets.verify import compare, random_stimulus
 from tests.helpers import make_qmodel
 
@@ -41,16 +39,6 @@ for kind in ("int8", "float"):
     results[f"{kind}_h"], results[f"{kind}_y"] = engine.records(x[kind])
 np.savez(out, **results)
 """
-
-
-@pytest.fixture(scope="module")
-def pi_root() -> PiRoot:
-    try:
-        require_tools(QEMU, MMDEBSTRAP, CROSS_CC)
-        return ensure_root()
-    except EdgeGruError as exc:
-        problem = str(exc)
-    pytest.fail(f"the emulated Raspberry Pi is unavailable: {problem}", pytrace=False)
 
 
 @pytest.mark.parametrize(

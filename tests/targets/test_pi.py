@@ -22,7 +22,7 @@ from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.targets.pi.apt_sources import apt_mirror
 from edgegru.targets.pi.boards import BOARDS
-from edgegru.targets.pi.root import PiRoot, ensure_root, recipe
+from edgegru.targets.pi.root import PiRoot, recipe
 from edgegru.targets.pi.runner import run_python
 from edgegru.targets.pi.tools import CROSS_CC, MMDEBSTRAP, QEMU, require_tools
 from edgegru.targets.pi.verify_c import verify_pi_c
@@ -59,17 +59,6 @@ np.savez(out_path, **results)
 def test_tools_are_installed():
     """Fails (never skips) without qemu-aarch64-static, mmdebstrap or aarch64-linux-gnu-gcc."""
     require_tools(QEMU, MMDEBSTRAP, CROSS_CC)
-
-
-@pytest.fixture(scope="module")
-def pi_root() -> PiRoot:
-    """The cached root (built on first use); a missing tool fails every test that needs it."""
-    try:
-        require_tools(QEMU, MMDEBSTRAP, CROSS_CC)
-        return ensure_root()
-    except EdgeGruError as exc:
-        problem = str(exc)
-    pytest.fail(f"the emulated Raspberry Pi is unavailable: {problem}", pytrace=False)
 
 
 def make_model(variant: str, seed: int):
