@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgegru.data import Dataset, forecast_windows, load_dataset, load_series
+from edgegru.cli.common import load_data
+from edgegru.data import Dataset, load_dataset
 from edgegru.nn.evaluate import evaluate
 from edgegru.nn.model import Model
 from edgegru.nn.train import TrainConfig, train
@@ -84,11 +85,11 @@ def classification_table(datasets: list[str], seeds: list[int]) -> bool:
 
 def sunspots_table(seeds: list[int]) -> bool:
     """The GRU's test RMSE against persistence and AR(24); True when it beats both by 5%."""
-    series = load_series(SHARED / "sunspots_monthly.dat")
-    windows = forecast_windows(series, WINDOW, source="sunspots_monthly.dat")
-    n_test = round(0.2 * len(series))  # as edgegru train --series splits
-    idx = np.arange(windows.n)
-    tr, te = windows.subset(idx[:-n_test]), windows.subset(idx[-n_test:])
+    series = SHARED / "sunspots_monthly.dat"
+    # the windows and split of `edgegru train --series`, by its own code
+    args = argparse.Namespace(data=None, builtin=None, series=str(series), window=WINDOW, data_required=True)
+    tr, te = load_data(args)
+    assert tr is not None and te is not None
     persistence = float(np.sqrt(np.mean((te.x[:, -1, 0] - te.y[:, 0]) ** 2)))
     design = np.concatenate([tr.x[:, :, 0], np.ones((tr.n, 1))], axis=1).astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, tr.y[:, 0].astype(np.float64), rcond=None)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.data import Dataset, load_dataset
-from edgegru.data.dataset import valid_mask
 from edgegru.nn import float_reference as fref
 from edgegru.nn.evaluate import evaluate
 from edgegru.nn.model import Model
@@ -30,6 +29,7 @@ from edgegru.quant import QuantizedModel, calibrate, quantize
 from edgegru.quant import integer_reference as iref
 from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
 from edgegru.quant.qat import QatConfig, qat
+from edgegru.report.state_error import state_error as report_state_error
 
 DATASETS = ("BasicMotions", "GunPoint", "PickupGestureWiimoteZ", "ArrowHead", "OSULeaf")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -38,12 +38,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 def state_error(qm: QuantizedModel, model: Model, ds: Dataset) -> tuple[float, float]:
     """(max, mean) |integer state - float state| over every layer's units and valid steps."""
     ints = iref.run(qm, iref.quantize_input(qm.input, ds.x)).states
-    floats = fref.forward(model, ds.x).hidden
-    valid = valid_mask(ds.lengths, ds.x.shape[1])
-    diffs = np.concatenate(
-        [np.abs(i / 2.0 ** (qm.state_bits - 1) - f)[valid].ravel() for i, f in zip(ints, floats, strict=True)]
-    )
-    return float(diffs.max()), float(diffs.mean())
+    error = report_state_error(ints, fref.forward(model, ds.x).hidden, qm.state_bits, ds.lengths)
+    return error.overall_max, error.overall_mean
 
 
 def measure(name: str, shared: Path, seed: int, bits: list[int], epochs: int) -> list[dict[str, float]]:

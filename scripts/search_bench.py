@@ -113,8 +113,10 @@ def main() -> None:
     wall, out = _search(name, flash, work, args)
     import optuna
 
+    from edgegru.search.storage import STUDY_NAME
+
     storage = f"sqlite:///{work / f'{name}.db'}"
-    trials = optuna.load_study(study_name="edgegru-search", storage=storage).get_trials()
+    trials = optuna.load_study(study_name=STUDY_NAME, storage=storage).get_trials()
     done = [t for t in trials if t.state.name == "COMPLETE"]
     chosen = _measure(out / "model-int8.egru", out / "model_c", train_path, test_path)
     print(f"  {len(done)} trials complete ({len(trials)} in the study) in {wall:.0f} s wall")

@@ -42,6 +42,7 @@ BENCH_OPTIONS = {
     "clock": ("cortex-m",),
 }
 BENCH_DEFAULTS = {
+    "shapes": ",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES),
     "repeats": 7,
     "min_time": 0.05,
     "cc": "gcc",
@@ -82,7 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--shapes",
-        default=",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES),
+        default=BENCH_DEFAULTS["shapes"],
         help="comma-separated DxH (input x hidden) shapes of random models, when no MODEL is given "
         "(default %(default)s)",
     )
@@ -90,7 +91,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--repeats",
         type=int,
         default=BENCH_DEFAULTS["repeats"],
-        help="rounds, each timing every contender once; the median is kept (default 7)",
+        help="rounds, each timing every contender once; the median is kept (default %(default)s)",
     )
     cortex = parser.add_argument_group("cortex-m target")
     cortex.add_argument(
@@ -115,11 +116,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--min-time",
         type=float,
         default=BENCH_DEFAULTS["min_time"],
-        help="seconds of thread CPU time each timed run lasts at least (default 0.05)",
+        help="seconds of thread CPU time each timed run lasts at least (default %(default)s)",
     )
-    host.add_argument("--cc", default=BENCH_DEFAULTS["cc"], help="host C compiler (default gcc)")
+    host.add_argument("--cc", default=BENCH_DEFAULTS["cc"], help="host C compiler (default %(default)s)")
     host.add_argument(
-        "--cxx", default=BENCH_DEFAULTS["cxx"], help="C++ compiler of the Eigen peer (default g++)"
+        "--cxx", default=BENCH_DEFAULTS["cxx"], help="C++ compiler of the Eigen peer (default %(default)s)"
     )
     host.add_argument(
         "--eigen",
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_options_of_other_targets(args, BENCH_OPTIONS, BENCH_DEFAULTS)
     if args.model is not None:
         for flag, given in (
-            ("--shapes", args.shapes != ",".join(f"{d}x{h}" for d, h in DEFAULT_SHAPES)),
+            ("--shapes", args.shapes != BENCH_DEFAULTS["shapes"]),
             ("--variant", args.variant != BENCH_DEFAULTS["variant"]),
         ):
             if given:

@@ -133,12 +133,13 @@ def _data_args(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgegru.core.atomic import check_output_directory
     from edgegru.nn.evaluate import format_metric
     from edgegru.search.budgets import Budgets
     from edgegru.search.driver import Limits, LocalRunner, Runner, finished_trials, run_search, summary
     from edgegru.search.pareto import choose, unmet_budgets
     from edgegru.search.preflight import check_budgets_reachable, check_searchable
-    from edgegru.search.result import check_output_directory, write_result
+    from edgegru.search.result import OUTPUT_NAMES, write_result
     from edgegru.search.storage import open_study, study_identity
     from edgegru.search.trial import Measurement, measure_candidate
     from edgegru.targets.cortex_m.icount import require_countable
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     )
     space.check()
     out_dir = Path(args.output)
-    check_output_directory(out_dir)
+    check_output_directory(out_dir, OUTPUT_NAMES)  # before the search, not after it
     if args.test and not args.data:
         raise EdgeGruError(
             "--test FILE goes with a data file; --builtin and --series make their own test split"

@@ -11,7 +11,6 @@ previous export's files.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from edgegru.codegen.cmake import CMAKE_LISTS, cmake_lists
 from edgegru.codegen.render import Rendered, render
-from edgegru.core.atomic import atomic_directory, check_output_path
+from edgegru.core.atomic import atomic_directory, check_output_directory
 from edgegru.core.errors import EdgeGruError
 from edgegru.quant.qmodel import QuantizedModel
 
@@ -44,21 +43,6 @@ def layout_for(target: str) -> str:
     if target not in TARGETS:
         raise EdgeGruError(f"target {target!r}: expected one of {', '.join(TARGETS)}")
     return "interleaved" if target == "cortex-m" else "rows"
-
-
-def _check_destination(out_dir: Path, names: set[str]) -> None:
-    check_output_path(out_dir, "directory")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EdgeGruError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
-        raise EdgeGruError(f"{out_dir}: directory is not writable")
-    if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if p.name not in names)
-        if others:
-            raise EdgeGruError(
-                f"{out_dir}: directory exists and holds other files ({', '.join(others[:3])}); "
-                "choose an empty or new directory"
-            )
 
 
 def export_c(
@@ -95,7 +79,7 @@ def write_export(
     (``measure``: see :func:`export_c`); the C export and the Arduino library share this."""
     report_name = REPORT_NAME.format(prefix=prefix)
     names = {name.split("/")[0] for name in rendered.files} | {report_name}
-    _check_destination(out_dir, names)
+    check_output_directory(out_dir, names)
     full_report = {
         "model": qm.describe(),
         "model_hash": qm.fingerprint(),

@@ -56,6 +56,24 @@ def check_output_path(path: Path, what: str = "file") -> None:
         raise EdgeGruError(f"{path}: is {kind}; expected a file to write")
 
 
+def check_output_directory(out_dir: Path, names: set[str]) -> None:
+    """Refuse an output directory that cannot be written, or that holds anything but
+    ``names`` (what this writer wrote there before, and will replace): a directory swapped in
+    whole must never take a user's other files with it."""
+    check_output_path(out_dir, "directory")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeGruError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and not os.access(out_dir, os.W_OK):
+        raise EdgeGruError(f"{out_dir}: directory is not writable")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in names)
+        if others:
+            raise EdgeGruError(
+                f"{out_dir}: directory exists and holds other files ({', '.join(others[:3])}); "
+                "choose an empty or new directory"
+            )
+
+
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}."
 

@@ -141,15 +141,22 @@ def _install(built: Path, path: Path) -> None:
 
 
 def _compile(sources: dict[str, str], directory: Path, toolchain: Toolchain) -> Path:
+    return compile_sources(
+        sources, directory, [toolchain.cc, *toolchain.flags], f"lib{PREFIX}.so", "build the C engine library"
+    )
+
+
+def compile_sources(
+    sources: dict[str, str], directory: Path, command: list[str], output: str, what: str
+) -> Path:
+    """Write ``sources`` (by file name) into ``directory`` and compile their .c files with
+    ``command`` (the compiler and its flags) into ``directory / output``."""
     for name, text in sources.items():
         (directory / name).write_text(text)
     c_files = [str(directory / name) for name in sources if name.endswith(".c")]
-    library = directory / f"lib{PREFIX}.so"
-    run_tool(
-        [toolchain.cc, *toolchain.flags, *c_files, "-o", str(library)],
-        "build the C engine library",
-    )
-    return library
+    built = directory / output
+    run_tool([*command, *c_files, "-o", str(built)], what)
+    return built
 
 
 def _build_key(sources: dict[str, str], toolchain: Toolchain) -> str:

@@ -30,8 +30,8 @@ import numpy as np
 
 from edgegru.codegen.context import output_size
 from edgegru.core.errors import EdgeGruError
-from edgegru.core.toolchain import STRICT_FLAGS, run_tool
-from edgegru.engine.build import SHARED_FLAGS, engine_sources, toolchain_for
+from edgegru.core.toolchain import STRICT_FLAGS
+from edgegru.engine.build import SHARED_FLAGS, compile_sources, engine_sources, toolchain_for
 from edgegru.quant import integer_reference as iref
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.verify import expected, random_stimulus
@@ -172,14 +172,9 @@ def _build_image(qm: QuantizedModel, directory: Path, cc: str, machine_flags: tu
     """The engine's sources and SUPPORT_C as a static aarch64 image without a C library,
     compiled as the Pi's library is (SHARED_FLAGS but -shared, the board's -mcpu, strict warnings)."""
     sources = {**engine_sources(qm), "support.c": SUPPORT_C}
-    for name, text in sources.items():
-        (directory / name).write_text(text)
-    c_files = [str(directory / name) for name in sources if name.endswith(".c")]
     flags = [f for f in SHARED_FLAGS if f != "-shared"]
-    image = directory / "engine.elf"
-    cmd = [cc, *STRICT_FLAGS, *flags, *machine_flags, "-static", "-nostdlib", "-Wl,--entry=0", *c_files]
-    run_tool([*cmd, "-o", str(image)], "cross-compile the engine for counting")
-    return image
+    cmd = [cc, *STRICT_FLAGS, *flags, *machine_flags, "-static", "-nostdlib", "-Wl,--entry=0"]
+    return compile_sources(sources, directory, cmd, "engine.elf", "cross-compile the engine for counting")
 
 
 def _read_elf(path: Path) -> tuple[list[tuple[int, bytes]], dict[str, int], dict[str, int]]:

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from edgegru.core.errors import quote
-from edgegru.nn.model import Model, Normalisation
+from edgegru.nn.model import Model, Normalisation, architecture_line
 
 
 @dataclass
@@ -76,10 +77,8 @@ class Description:
     def architecture(self) -> str | None:
         if self.input_size is None or not self.hidden_sizes:
             return None
-        parts = [str(self.input_size)] + [f"GRU({h})" for h in self.hidden_sizes]
-        if self.head is not None:
-            parts.append(f"{self.head}({self.outputs})")
-        return " -> ".join(parts)
+        head = SimpleNamespace(kind=self.head, output_size=self.outputs) if self.head is not None else None
+        return architecture_line(self.input_size, self.hidden_sizes, head)
 
     def as_dict(self) -> dict[str, Any]:
         return {"architecture": self.architecture, **asdict(self)}
@@ -125,15 +124,21 @@ class Description:
 
 def describe_model(model: Model, path: str | Path) -> Description:
     """A float model (as read from ``path``) described."""
-    d = Description(str(path), "egru", Path(path).stat().st_size, True, precision="float32")
+    d = Description(str(path), "egru", Path(path).stat().st_size, True)
+    fill_float_model(d, model)
+    d.recorded = recorded_metrics(model.metadata, "test")
+    d.metadata = {k: v for k, v in model.metadata.items() if k != "test_metric"}
+    return d
+
+
+def fill_float_model(d: Description, model: Model) -> None:
+    """The fields a float model states: precision, shape, variant, normalisation, weight bytes."""
+    d.precision = "float32"
     fill_shape(d, model.input_size, model.hidden_sizes, model.head)
     d.variant = model.variant
     d.normalisation = normalisation_dict(model.normalisation)
     weights = sum(layer.w_x.size + layer.w_h.size for layer in model.layers)
     d.weight_bytes = 4 * (weights + (model.head.weight.size if model.head else 0))
-    d.recorded = recorded_metrics(model.metadata, "test")
-    d.metadata = {k: v for k, v in model.metadata.items() if k != "test_metric"}
-    return d
 
 
 def fill_shape(d: Description, input_size: int, hidden_sizes: list[int], head: Any) -> None:

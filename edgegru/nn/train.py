@@ -279,7 +279,7 @@ def train(
     }
     if ds.channel_names is not None:
         # cut as class labels are capped, so that 512 names stay far inside the file's metadata cap
-        meta["channel_names"] = [name[:MAX_LABEL_CHARS] for name in ds.channel_names]
+        meta["channel_names"] = [c[:MAX_LABEL_CHARS] for c in ds.channel_names]
     model = final.net.to_model(
         "classification" if final.task.classification else "regression",
         ds.class_names,

@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.nn.describe import Description, Tensor, fill_shape, normalisation_dict
+from edgegru.nn.describe import Description, Tensor, fill_float_model
 from edgegru.onnx.graph import OnnxGraph
 from edgegru.onnx.importer import import_onnx, load_onnx
 
@@ -47,12 +47,7 @@ def describe_onnx(path: str | Path) -> Description:
         d.details["edgegru import"] = f"refused: {str(exc).removeprefix(f'{path}: ')}"
         return d
     d.details["edgegru import"] = "yes"
-    d.precision = "float32"
-    fill_shape(d, model.input_size, model.hidden_sizes, model.head)
-    d.variant = model.variant
-    d.normalisation = normalisation_dict(model.normalisation)
-    weights = sum(layer.w_x.size + layer.w_h.size for layer in model.layers)
-    d.weight_bytes = 4 * (weights + (model.head.weight.size if model.head else 0))
+    fill_float_model(d, model)
     return d
 
 

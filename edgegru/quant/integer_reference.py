@@ -138,7 +138,11 @@ def predict(qm: QuantizedModel, x: np.ndarray, lengths: np.ndarray | None = None
     trace = run(qm, quantize_input(qm.input, x))
     if qm.head is None:
         return last_valid(trace.states[-1], lengths) / 2.0 ** (qm.state_bits - 1)
-    logits = last_valid(trace.logits, lengths)
-    if qm.head.kind == "classification":
+    return head_result(qm.head, last_valid(trace.logits, lengths))
+
+
+def head_result(head: QuantizedHead, logits: np.ndarray) -> np.ndarray:
+    """What a head's int32 logits (..., C) mean: the class index, or the regression values."""
+    if head.kind == "classification":
         return logits.argmax(axis=-1)
-    return logits * qm.head.logit_scale
+    return logits * head.logit_scale

@@ -97,7 +97,6 @@ class Objective:
         self.classification = model.head.kind == "classification"
         if self.classification:
             self.y = torch.as_tensor(ds.y, dtype=torch.long)
-            self.target_std = torch.ones(1, dtype=torch.float64)
         else:
             std = ds.y.astype(np.float64).std(axis=0)
             self.target_std = torch.as_tensor(np.where(std > 1e-8, std, 1.0))

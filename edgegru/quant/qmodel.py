@@ -21,6 +21,7 @@ from edgegru.core.generator_limits import MAX_LAYERS
 from edgegru.nn.model import (
     VARIANTS,
     HeadKind,
+    Model,
     Variant,
     architecture_line,
     check_choice,
@@ -235,6 +236,17 @@ class QuantizedModel:
 
 
 INT32 = (INT32_MIN, INT32_MAX)
+
+
+def same_architecture(qm: QuantizedModel, model: Model) -> bool:
+    """Whether ``qm`` has the shape of the float ``model``: sizes, variant and head, which is
+    what a float model and the quantised model made from it always share."""
+
+    def shape(m: QuantizedModel | Model) -> tuple[object, ...]:
+        head = None if m.head is None else (m.head.kind, m.head.output_size)
+        return m.variant, m.input_size, m.hidden_sizes, head
+
+    return shape(qm) == shape(model)
 
 
 def _check_integers(name: str, values: np.ndarray, shape: tuple[int, ...], lo: int, hi: int) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from edgegru.data import Dataset
 from edgegru.nn.float_reference import forward, last_valid
 from edgegru.nn.model import Model
+from edgegru.quant.integer_reference import head_result
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.targets.host import verify_host
 from edgegru.targets.verify import VerifyReport, expected, read_output
@@ -81,9 +82,7 @@ def predictions(qm: QuantizedModel, outputs: np.ndarray, lengths: np.ndarray) ->
     last = last_valid(outputs, lengths)
     if qm.head is None:
         return last / 32768.0
-    if qm.head.kind == "classification":
-        return last.argmax(axis=-1)
-    return last * qm.head.logit_scale
+    return head_result(qm.head, last)
 
 
 def run_all(qm: QuantizedModel, data: Dataset, float_model: Model | None = None, cc: str = HOST_CC) -> Runs:

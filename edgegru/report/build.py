@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,8 @@ from edgegru.core.atomic import atomic_write_bytes, check_output_path
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
 from edgegru.nn.evaluate import score
-from edgegru.nn.model import Model, architecture_line
-from edgegru.quant.qmodel import QuantizedModel
+from edgegru.nn.model import Model
+from edgegru.quant.qmodel import QuantizedModel, same_architecture
 from edgegru.report.agreement import HOST_CC, Runs, run_all
 from edgegru.report.calibration import ChannelRange, channel_ranges
 from edgegru.report.cortex_m import CoreFigures, measure_cores
@@ -79,15 +80,10 @@ def check_inputs(qm: QuantizedModel, data: Dataset, float_model: Model | None, f
             )
         if head.class_names is not None and data.class_names not in (None, head.class_names):
             raise EdgeGruError(f"{data.source}: its class names differ from the model's (in name or order)")
-    if float_model is not None:
-        shape = architecture_line(float_model.input_size, float_model.hidden_sizes, float_model.head)
-        if (shape, float_model.variant) != (
-            architecture_line(qm.input_size, qm.hidden_sizes, head),
-            qm.variant,
-        ):
-            raise EdgeGruError(
-                f"{float_name}: {float_model.describe()} is not the model quantised as {qm.describe()}"
-            )
+    if float_model is not None and not same_architecture(qm, float_model):
+        raise EdgeGruError(
+            f"{float_name}: {float_model.describe()} is not the model quantised as {qm.describe()}"
+        )
 
 
 def build_report(
@@ -136,27 +132,16 @@ def build_report(
     )
 
 
-def write_report(
-    path: str | Path,
-    qm: QuantizedModel,
-    data: Dataset,
-    float_model: Model | None = None,
-    cpus: Sequence[str] = (),
-    *,
-    model_name: str = "model",
-    float_name: str = "float model",
-    cc: str = HOST_CC,
-    appendices: Sequence[Appendix] = (),
-) -> Report:
-    """Build the report (:func:`build_report`) and write it to ``path`` as one self-contained
-    HTML page; nothing is written if any step fails. Needs matplotlib (the ``report`` extra)."""
+def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Report:
+    """Build the report (:func:`build_report`, which takes the remaining arguments) and write it
+    to ``path`` as one self-contained HTML page; nothing is written if any step fails. Needs
+    matplotlib (the ``report`` extra)."""
     from edgegru.report.page import render_page
 
     path = Path(path)
     check_output_path(path)
     import matplotlib  # noqa: F401  (fail before the runs, not after them, when it is missing)
 
-    names = {"model_name": model_name, "float_name": float_name}
-    report = build_report(qm, data, float_model, cpus, **names, cc=cc, appendices=appendices)
+    report = build_report(*args, **kwargs)
     atomic_write_bytes(path, render_page(report).encode("utf-8"))
     return report

@@ -25,10 +25,16 @@ def _measured(trial: FrozenTrial) -> bool:
     return feasible(trial) and "val_score" in trial.user_attrs
 
 
-def _better_first(trial: FrozenTrial) -> tuple[float, float, float, float, int]:
+def _objectives(trial: FrozenTrial) -> tuple[float, float, float]:
+    """The three objectives, each lower-is-better: the score (accuracy negated), flash, instructions."""
     m = trial.user_attrs
     score = -m["val_score"] if m["metric"] == "accuracy" else m["val_score"]
-    return (score, m["val_loss"], m["flash"], m["instructions"], trial.number)
+    return (score, m["flash"], m["instructions"])
+
+
+def _better_first(trial: FrozenTrial) -> tuple[float, float, float, float, int]:
+    score, flash, instructions = _objectives(trial)
+    return (score, trial.user_attrs["val_loss"], flash, instructions, trial.number)
 
 
 def choose(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
@@ -41,12 +47,6 @@ def _dominates(a: FrozenTrial, b: FrozenTrial) -> bool:
     """a is at least as good as b in every objective and better in one."""
     sa, sb = _objectives(a), _objectives(b)
     return all(x <= y for x, y in zip(sa, sb, strict=True)) and sa != sb
-
-
-def _objectives(t: FrozenTrial) -> tuple[float, float, float]:
-    m = t.user_attrs
-    score = -m["val_score"] if m["metric"] == "accuracy" else m["val_score"]
-    return (score, m["flash"], m["instructions"])
 
 
 def pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:

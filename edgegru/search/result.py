@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgegru.core.atomic import atomic_directory, check_output_path
+from edgegru.core.atomic import atomic_directory, check_output_directory
 from edgegru.core.errors import EdgeGruError
-from edgegru.search.budgets import Budgets
+from edgegru.search.budgets import Budgets, Figures
 from edgegru.search.pareto import front_table, pareto_front, plot_front, trial_row
 from edgegru.search.space import Candidate
 from edgegru.search.trial import TrialModels, train_and_measure
@@ -50,19 +50,6 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def check_output_directory(out_dir: Path) -> None:
-    """Refuse a directory holding anything but a previous search's outputs (before the search)."""
-    check_output_path(out_dir, "directory")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EdgeGruError(f"-o {out_dir}: exists and is not a directory")
-    if out_dir.is_dir():
-        others = sorted(p.name for p in out_dir.iterdir() if p.name not in OUTPUT_NAMES)
-        if others:
-            raise EdgeGruError(
-                f"-o {out_dir}: holds other files ({', '.join(others[:3])}); choose an empty or new directory"
-            )
-
-
 def _trials_csv(trials: list[FrozenTrial]) -> str:
     rows = [trial_row(t) for t in trials]
     columns = list(dict.fromkeys(key for row in rows for key in row))
@@ -87,7 +74,7 @@ def write_result(
     from edgegru.codegen.render import Rendered
     from edgegru.targets.cortex_m.footprint import measure_sources
 
-    check_output_directory(out_dir)
+    check_output_directory(out_dir, OUTPUT_NAMES)
     candidate = Candidate.from_dict(chosen.user_attrs["candidate"])
     rebuilt = train_and_measure(train_ds, test_ds, candidate, budgets)
     notes = []
@@ -104,12 +91,15 @@ def write_result(
 
     def measure(directory: Path, rendered: Rendered) -> dict[str, Any]:
         fp = measure_sources(directory, rendered, budgets.cpu)
-        over = {k: v for k, v in budgets.excess(rebuilt.measurement.figures).items() if v > 0}
-        for name, limit in (("flash", budgets.flash), ("ram", budgets.ram)):
-            if limit is not None and getattr(fp, name) > limit:
-                over[name] = getattr(fp, name) - limit
+        exported = Figures(fp.flash, fp.ram, None, None)
+        over = [
+            name
+            for figures in (rebuilt.measurement.figures, exported)
+            for name, value in budgets.excess(figures).items()
+            if value > 0
+        ]
         if over:
-            name = next(iter(over))
+            name = over[0]
             raise EdgeGruError(f"the rebuilt model of trial {chosen.number} is over {budgets.describe(name)}")
         export_footprint.update(fp.as_dict())
         return fp.as_dict()

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
     from edgegru.nn.train import TrainConfig
 
-# How `edgegru quantize` calibrates by default; a trial calibrates the same way so that the
-# printed commands rebuild its model bit for bit.
-
 
 def parse_range(text: str) -> tuple[int, int]:
     """``"4:64"`` -> (4, 64); ``"16"`` -> (16, 16): an inclusive range of whole numbers."""

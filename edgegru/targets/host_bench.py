@@ -37,7 +37,7 @@ from edgegru.core.toolchain import STRICT_FLAGS, run_tool
 from edgegru.nn.model import Model
 from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
-from edgegru.quant.qmodel import QuantizedModel
+from edgegru.quant.qmodel import QuantizedModel, same_architecture
 from edgegru.targets.cortex_m.instructions import step_macs
 from edgegru.targets.host import verify_host
 from edgegru.targets.host_bench_binary import (
@@ -163,7 +163,6 @@ class _Session:
         self.directory = directory
         self.machine = read_machine(options.cc, options.cflags)
         self.clock: Clock | None = None
-        self.clock_read = False
         self.models = 0
         self.notes: list[str] = []
 
@@ -188,9 +187,8 @@ class _Session:
         else:
             command = [str(build_bench(qm, directory, compile_host(o.cc, o.cflags)))]
         with BenchProcess(command) as bench:
-            if not self.clock_read:  # once per bench, in its first binary
+            if self.models == 1:  # once per bench, in its first binary
                 self.clock = read_clock(lambda n: bench.run("clock", n), o.min_time, self.machine)
-                self.clock_read = True
             contenders = [bench.contender("C", "c")]
             if model is not None:
                 contenders += self._float_contenders(bench, model, directory, peer=o.eigen is not None)
@@ -245,16 +243,6 @@ def bench_host(
             model = bench_model(d, h)
             rows.append(session.time(f"{d} -> {h}", quantise_for_bench(model, bench_inputs(model)), model))
         return session.result(rows)
-
-
-def same_architecture(qm: QuantizedModel, model: Model) -> bool:
-    """Whether a quantised and a float model have the same shape: sizes, variant, head."""
-
-    def shape(m: QuantizedModel | Model) -> tuple[object, ...]:
-        head = None if m.head is None else (m.head.kind, m.head.output_size)
-        return m.variant, m.input_size, m.hidden_sizes, head
-
-    return shape(qm) == shape(model)
 
 
 def bench_user_model(

@@ -108,8 +108,8 @@ def build_bench_with_peer(
 
     def compile_with_peer(sources: list[Path], exe: Path) -> None:
         objects = [directory / f"{source.name}.o" for source in sources]
+        flags = [*STRICT_FLAGS, *cflags, "-DBENCH_PEER=1"]  # read by the harness alone
         for source, obj in zip(sources, objects, strict=True):
-            flags = [*STRICT_FLAGS, *cflags, "-DBENCH_PEER=1"]  # read by the harness alone
             run_tool([cc, *flags, "-c", str(source), "-o", str(obj)], "compile the C benchmark")
         objects.append(directory / "peer.o")
         peer = [

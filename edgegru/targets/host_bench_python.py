@@ -45,7 +45,7 @@ def torch_contender(model: Model, x: np.ndarray) -> Contender | None:
     grus = []
     for layer in model.layers:
         hidden = layer.hidden_size
-        gru = torch.nn.GRU(layer.w_x.size // (3 * hidden), hidden, batch_first=True)
+        gru = torch.nn.GRU(layer.input_size, hidden, batch_first=True)
         with torch.no_grad():  # same gate order (r, z, n) and layout as PyTorch
             gru.weight_ih_l0.copy_(torch.from_numpy(layer.w_x.reshape(3 * hidden, -1)))
             gru.weight_hh_l0.copy_(torch.from_numpy(layer.w_h.reshape(3 * hidden, hidden)))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.describe import Description, Tensor
-from edgegru.tflite.read import METADATA_NAME, GraphSummary, MalformedTflite, TensorSummary, graph_summary
-from edgegru.tflite.stream import _read_model_file, read_edgegru_metadata, step_spec
+from edgegru.tflite.read import GraphSummary, MalformedTflite, TensorSummary, graph_summary
+from edgegru.tflite.stream import NoEdgegruMetadata, parse_edgegru_metadata, read_model_file, step_spec
 
 # TensorType numbers of the TFLite schema, by name (the ones a GRU model may use; others are
 # shown by number).
@@ -26,14 +26,16 @@ TENSOR_TYPES = {
     6: "bool",
     7: "int16",
     9: "int8",
+    10: "float64",
+    15: "uint32",
+    16: "uint16",
 }
-TENSOR_TYPES |= {10: "float64", 15: "uint32", 16: "uint16"}
 
 
 def describe_tflite(path: str | Path) -> Description:
     """A .tflite file described; EdgeGruError if it is not a readable TFLite flatbuffer."""
     path = Path(path)
-    blob = _read_model_file(path)
+    blob = read_model_file(path)
     try:
         graph = graph_summary(blob)
     except MalformedTflite as exc:
@@ -48,10 +50,11 @@ def describe_tflite(path: str | Path) -> Description:
     dtypes = {t.dtype for t in d.tensors["inputs"]}
     d.precision = dtypes.pop() if len(dtypes) == 1 else None
     try:
-        meta = read_edgegru_metadata(path)
+        meta = parse_edgegru_metadata(blob, path)
+    except NoEdgegruMetadata:
+        return d
     except EdgeGruError as exc:
-        if f"no {METADATA_NAME!r} metadata" not in str(exc):
-            d.details["edgegru metadata"] = f"unreadable: {exc}"
+        d.details["edgegru metadata"] = f"unreadable: {exc}"
         return d
     _fill_from_metadata(d, meta, graph, path)
     return d

@@ -141,19 +141,28 @@ def interpreter_missing_message(litert_error: Exception, tflite_error: Exception
     )
 
 
+class NoEdgegruMetadata(EdgeGruError):
+    """A readable .tflite file without edgegru's metadata: a stranger's model."""
+
+
 def read_edgegru_metadata(path: Path) -> dict[str, Any]:
     """The edgegru metadata of a .tflite file; EdgeGruError if it is not an edgegru model.
 
     Only the envelope is checked here (JSON object, format, version); what a step model
     needs of it is checked by :func:`step_spec`.
     """
-    blob = _read_model_file(path)
+    return parse_edgegru_metadata(read_model_file(path), path)
+
+
+def parse_edgegru_metadata(blob: bytes, path: Path) -> dict[str, Any]:
+    """:func:`read_edgegru_metadata` of the bytes of ``path``, already read;
+    :class:`NoEdgegruMetadata` when the file has none."""
     try:
         span = metadata_span(blob, METADATA_NAME)
     except MalformedTflite as exc:
         raise EdgeGruError(f"{path}: not a readable .tflite file ({exc})") from None
     if span is None:
-        raise EdgeGruError(f"{path}: not an edgegru model (no 'edgegru' metadata inside)")
+        raise NoEdgegruMetadata(f"{path}: not an edgegru model (no 'edgegru' metadata inside)")
     if span.length > MAX_METADATA_BYTES:
         raise EdgeGruError(
             f"{path}: its 'edgegru' metadata is {span.length} bytes, more than the {MAX_METADATA_BYTES} read"
@@ -172,7 +181,7 @@ def read_edgegru_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_model_file(path: Path) -> bytes:
+def read_model_file(path: Path) -> bytes:
     """The bytes of a model file, its size checked before they are read."""
     if not path.is_file():
         raise EdgeGruError(f"{path}: no such file")

@@ -4,14 +4,14 @@ The generated C picks its product kernel from the compiler's target macros; ever
 compute the integers of the reference. Each x86 flag set is compiled with the strict flags
 and run on this machine against the integer reference; the paths this CPU cannot execute are
 skipped with the reason (their selection is still checked by the preprocessor test). The
-aarch64 NEON path is cross-compiled for the Pi 4's and Pi 5's cores and run under QEMU.
+aarch64 NEON path is cross-compiled for the Pi 4's and Pi 5's cores and run under QEMU (a
+missing cross compiler or QEMU fails those tests).
 """
 
 from __future__ import annotations
 
 import platform
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,17 +23,21 @@ from edgegru.codegen.render import render
 from edgegru.core.toolchain import STRICT_FLAGS
 from edgegru.targets.host import verify_host
 from edgegru.targets.pi.boards import get_board
-from edgegru.targets.pi.tools import CROSS_CC, QEMU
+from edgegru.targets.pi.tools import CROSS_CC, QEMU, require_tools
 from edgegru.targets.pi.verify_c import verify_pi_c
 from edgegru.targets.verify import random_stimulus
 from tests.helpers import make_qmodel
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 needs_x86 = pytest.mark.skipif(not X86, reason="the x86 kernels need an x86-64 host")
-needs_aarch64_tools = pytest.mark.skipif(
-    shutil.which(CROSS_CC) is None or shutil.which(QEMU) is None,
-    reason=f"the NEON kernels are checked with {CROSS_CC} and {QEMU} (scripts/setup.sh installs both)",
-)
+
+
+@pytest.fixture
+def aarch64_tools() -> None:
+    """The NEON kernels are checked with CROSS_CC and QEMU (scripts/setup.sh installs both):
+    a missing one fails the test, it does not skip it."""
+    require_tools(CROSS_CC, QEMU)
+
 
 # (flags, the kernel they select, the CPU features /proc/cpuinfo must list to run them)
 PATHS = [
@@ -125,7 +129,7 @@ def test_clang_kernels_bit_exact_under_sanitizers(tmp_path, flags):
     assert report.ok, report.summary()
 
 
-@needs_aarch64_tools
+@pytest.mark.usefixtures("aarch64_tools")
 @pytest.mark.parametrize(
     ("flags", "kernel"),
     [
@@ -140,7 +144,7 @@ def test_aarch64_flags_select_their_kernel_and_compile_strictly(source, flags, k
     subprocess.run([CROSS_CC, *STRICT_FLAGS, "-O2", *flags, "-c", str(source), "-o", str(obj)], check=True)
 
 
-@needs_aarch64_tools
+@pytest.mark.usefixtures("aarch64_tools")
 @pytest.mark.parametrize("board", ["pi4", "pi5"])
 @pytest.mark.parametrize(("d", "hidden", "variant", "head", "bits"), MODELS[1:4])
 def test_neon_kernel_is_bit_exact_under_qemu(tmp_path, board, d, hidden, variant, head, bits):

@@ -145,7 +145,6 @@ def test_run_engine_c_prints_what_the_litert_path_prints(tmp_path, capsys, monke
     """The same format as LiteRT's: the int8 .tflite and the quantised .egru of one float model
     on one file give lines of the same sequences, steps, classes and field counts (the
     values differ: the two int8 models are quantised apart, docs/tflite.md)."""
-    pytest.importorskip("ai_edge_litert")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the C engine is built on first use
     from edgegru.nn.synthetic import random_model
     from edgegru.quant import calibrate, quantize

@@ -9,8 +9,6 @@ from edgegru.cli.main import main
 from edgegru.engine.icount import count_step_instructions
 from tests.helpers import make_qmodel
 
-pytest.importorskip("unicorn")
-
 
 @pytest.mark.parametrize("board", ["pi4", "pi5"])
 def test_block_counts_equal_instruction_by_instruction_counts(board):

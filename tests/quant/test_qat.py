@@ -5,24 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-torch = pytest.importorskip("torch")
-
-from edgegru.cli.main import main  # noqa: E402
-from edgegru.data import builtin_dataset  # noqa: E402
-from edgegru.nn import float_reference as fref  # noqa: E402
-from edgegru.nn.synthetic import random_model  # noqa: E402
-from edgegru.nn.train import TrainConfig, train  # noqa: E402
-from edgegru.quant import calibrate, quantize  # noqa: E402
-from edgegru.quant import fake_quant as fq  # noqa: E402
-from edgegru.quant import integer_reference as iref  # noqa: E402
-from edgegru.quant.activations import sigmoid_q15, tanh_q15  # noqa: E402
-from edgegru.quant.fixedpoint import mul_high_add, mul_r_add, rshift_round  # noqa: E402
-from edgegru.quant.qat import Objective, QatConfig, qat  # noqa: E402
-from edgegru.targets.host import verify_host  # noqa: E402
-from tests.helpers import assert_same_model  # noqa: E402
+from edgegru.cli.main import main
+from edgegru.data import builtin_dataset
+from edgegru.nn import float_reference as fref
+from edgegru.nn.synthetic import random_model
+from edgegru.nn.train import TrainConfig, train
+from edgegru.quant import calibrate, quantize
+from edgegru.quant import fake_quant as fq
+from edgegru.quant import integer_reference as iref
+from edgegru.quant.activations import sigmoid_q15, tanh_q15
+from edgegru.quant.fixedpoint import mul_high_add, mul_r_add, rshift_round
+from edgegru.quant.qat import Objective, QatConfig, qat
+from edgegru.targets.host import verify_host
+from tests.helpers import assert_same_model
 
 INT32 = st.integers(-(2**31), 2**31 - 1)
 Q15 = st.integers(-(2**15), 2**15 - 1)

@@ -8,8 +8,6 @@ from edgegru.nn.evaluate import evaluate
 from edgegru.quant import calibrate, quantize
 from edgegru.report import write_report
 
-pytest.importorskip("matplotlib", reason="the report's plots need the 'report' extra")
-
 
 @pytest.mark.shared_data
 def test_basic_motions_report(tmp_path, basic_motions):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import html
 import subprocess
 
+import matplotlib.image as mpimg
 import numpy as np
-import pytest
 
 from edgegru.report import write_report
-
-mpimg = pytest.importorskip("matplotlib.image", reason="the report's plots need the 'report' extra")
 
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = "</table><script>alert(1)</script>"

@@ -36,7 +36,7 @@ def test_confusion_matrix_and_class_scores_count_cases():
 def test_predictions_from_harness_records_match_the_reference(make_case, head):
     qm, _, data = make_case(head, ["a", "b", "c"] if head == "classification" else None)
     _, outputs = expected(qm, data.x)
-    assert np.allclose(predictions(qm, outputs, data.lengths), qm.predict(data.x, data.lengths))
+    assert np.array_equal(predictions(qm, outputs, data.lengths), qm.predict(data.x, data.lengths))
 
 
 def test_runs_compare_the_c_with_the_reference(make_case):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
+import optuna
 
 from edgegru.search.budgets import Budgets, Figures
 from edgegru.search.pareto import choose, front_table, pareto_front, unmet_budgets
 from edgegru.search.space import Candidate
-
-optuna = pytest.importorskip("optuna", reason="the search needs the 'search' extra")
 
 BUDGETS = Budgets("cortex-m4", flash=8000, instructions=6000)
 CANDIDATE = Candidate(8, 1, "reset_after", 16, 10, 0.01, 16, 1e-3, 0.2, 0)

@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pytest
+import ray
+import unicorn  # noqa: F401  # the search counts instructions with it (the 'bench' extra)
 
 from edgegru.cli.main import main
 from edgegru.search.storage import STUDY_NAME
-
-ray = pytest.importorskip("ray", reason="--ray needs the 'ray' extra")
-optuna = pytest.importorskip("optuna", reason="the search needs the 'search' extra")
-pytest.importorskip("unicorn", reason="the search counts instructions with the 'bench' extra")
 
 
 def _free_port() -> int:

@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
+import unicorn  # noqa: F401  # the search counts instructions with it (the 'bench' extra)
 
 from edgegru.cli.main import main
 from edgegru.data import builtin_dataset
@@ -21,9 +23,6 @@ from edgegru.search.space import Candidate
 from edgegru.search.storage import STUDY_NAME
 from edgegru.search.trial import shape_footprint, shape_model, train_and_measure
 from edgegru.targets.cortex_m.footprint import measure_footprint
-
-optuna = pytest.importorskip("optuna", reason="the search needs the 'search' extra")
-pytest.importorskip("unicorn", reason="the search counts instructions with the 'bench' extra")
 
 DATA = ["--builtin", "gestures", "--samples", "60"]
 # One variant and state width: flash then grows with the hidden size alone.

@@ -25,11 +25,7 @@ def _bench_model(d: int, h: int, variant: str, state_bits: int = 16, head: bool 
 
 def footprint_rows(cpus: list[str], shapes: Sequence[tuple[int, int]], variant: str = "reset_after") -> str:
     """The footprint table of ``edgegru bench --target cortex-m``: both state widths, against the limits."""
-    lines = [
-        "| cpu | D->H | state | int8 weights | other constants | flash: code + constants | flash target "
-        "| RAM: state + stack | RAM target |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = _footprint_header("D->H")
     for d, h in shapes:
         for bits in (16, 8):
             qm = _bench_model(d, h, variant, bits, head=True)
@@ -39,13 +35,16 @@ def footprint_rows(cpus: list[str], shapes: Sequence[tuple[int, int]], variant: 
 
 def model_footprint_rows(qm: QuantizedModel, cpus: list[str]) -> str:
     """The footprint of one model on each core, in the columns of :func:`footprint_rows`."""
-    lines = [
-        "| cpu | model | state | int8 weights | other constants | flash: code + constants | flash target "
-        "| RAM: state + stack | RAM target |",
+    shape = "->".join(str(n) for n in (qm.input_size, *qm.hidden_sizes))
+    return "\n".join([*_footprint_header("model"), *(_footprint_line(qm, cpu, shape) for cpu in cpus)])
+
+
+def _footprint_header(shape_column: str) -> list[str]:
+    return [
+        f"| cpu | {shape_column} | state | int8 weights | other constants | flash: code + constants "
+        "| flash target | RAM: state + stack | RAM target |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    shape = "->".join(str(n) for n in (qm.input_size, *qm.hidden_sizes))
-    return "\n".join([*lines, *(_footprint_line(qm, cpu, shape) for cpu in cpus)])
 
 
 def _footprint_line(qm: QuantizedModel, cpu: str, shape: str) -> str:

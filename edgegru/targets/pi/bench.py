@@ -19,7 +19,8 @@ from edgegru.core.errors import EdgeGruError
 from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.quant.qmodel import QuantizedModel
-from edgegru.targets.host_bench import run_c_benchmark, time_c
+from edgegru.targets.host_bench import time_c
+from edgegru.targets.host_bench_binary import run_c_benchmark
 from edgegru.targets.pi.boards import get_board
 from edgegru.targets.pi.root import PiRoot, ensure_root, log_to_stderr
 from edgegru.targets.pi.runner import run_python
@@ -177,8 +178,9 @@ def _time_c(qm: QuantizedModel, name: str, directory: Path, board: str) -> Bench
         raise EdgeGruError(f"the generated C is not bit-exact on the emulated Pi: {report.first}")
     (directory / "pi").mkdir()
     (directory / "host").mkdir()
-    compile_for_pi = functools.partial(cross_compile, board=get_board(board))
-    pi_c = run_c_benchmark(qm, directory / "pi", compile_for_pi, qemu_command(get_board(board)), 7, 2e7)
+    target = get_board(board)
+    compile_for_pi = functools.partial(cross_compile, board=target)
+    pi_c = run_c_benchmark(qm, directory / "pi", compile_for_pi, qemu_command(target), 7, 2e7)
     host_c = time_c(qm, directory / "host", 7, 0.02, "gcc", ("-O2",))  # checked bit for bit too
     return BenchRow(name, pi_c, host_c, is_c=True)
 
