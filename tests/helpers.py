@@ -33,7 +33,7 @@ UEA_CONFIG = {
     "hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fraction": 0.0, "seed": 0,
     "patience": 20, "refit": False, "schedule": "constant", "warmup": 0, "weight_decay": 0.0,
     "label_smoothing": 0.0, "jitter": 0.0, "scale": 0.0, "magnitude_warp": 0.0, "time_warp": 0.0,
-    "chrono": False,
+    "chrono": False, "frame": 1,
 }  # fmt: skip
 
 
@@ -64,11 +64,14 @@ def assert_same_model(a: Model, b: Model) -> None:
         assert np.array_equal(a.normalisation.std, b.normalisation.std)
 
 
-def rewrite_meta(path: Path, **changes: object) -> None:
-    """Change fields of a saved container's header in place (for version and kind checks)."""
+def rewrite_meta(path: Path, remove: tuple[str, ...] = (), **changes: object) -> None:
+    """Change fields of a saved container's header in place (for version and kind checks),
+    after removing the fields in ``remove``."""
     with np.load(path) as npz:
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(arrays[META_KEY].tobytes())
+    for key in remove:
+        del meta[key]
     meta.update(changes)
     arrays[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     with open(path, "wb") as fh:  # np.savez would add ".npz" to any other name

@@ -75,10 +75,26 @@ def add_data_args(p: argparse.ArgumentParser, role: str, required: bool = True) 
 
 
 def load_data(
-    args: argparse.Namespace, class_names: list[str] | None = None
+    args: argparse.Namespace,
+    class_names: list[str] | None = None,
+    model: Model | QuantizedModel | None = None,
 ) -> tuple[Dataset | None, Dataset | None]:
     """(train, test) datasets from the data arguments; test may be None. ``class_names``
-    (a trained model's) number a data file's labels as the model numbers its classes."""
+    (a trained model's) number a data file's labels as the model numbers its classes;
+    with ``model`` the samples are grouped into its frames (edgegru/data/frames.py)."""
+    from edgegru.data.frames import model_input
+
+    train, test = _load_data(args, class_names)
+    if model is None or train is None:
+        return train, test
+    framed = [None if d is None else model_input(d, model.frame, model.input_size) for d in (train, test)]
+    return framed[0], framed[1]
+
+
+def _load_data(
+    args: argparse.Namespace, class_names: list[str] | None
+) -> tuple[Dataset | None, Dataset | None]:
+    """load_data without the framing."""
     from edgegru.data import builtin_dataset, forecast_windows, load_dataset, load_series
 
     chosen = [x for x in (args.data, args.builtin, args.series) if x]
@@ -127,15 +143,13 @@ def stimulus(args: argparse.Namespace, qm: QuantizedModel, sequences: int, steps
 
     from edgegru.targets.verify import random_stimulus
 
-    data, _ = load_data(args)
+    data, _ = load_data(args, model=qm)
     if data is None:
         if args.sequences < 1 or args.steps < 1:
             raise EdgeGruError("--sequences and --steps must be >= 1")
         return random_stimulus(qm, args.sequences, args.steps, args.seed)
     if (args.sequences, args.steps) != (sequences, steps):
         raise EdgeGruError("--sequences and --steps shape the random input; with data they do not apply")
-    if data.input_size != qm.input_size:
-        raise EdgeGruError(f"input data has {data.input_size} channels, the model expects {qm.input_size}")
     return data.x.astype(np.float32)
 
 

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     calib = test = None
     if args.dtype == "int8":
-        calib, test = load_data(args, model.head.class_names if model.head is not None else None)
+        calib, test = load_data(args, model.head.class_names if model.head is not None else None, model)
         if calib is None:
             raise EdgeGruError("--dtype int8 needs calibration data: give a file, --builtin or --series")
     calibration = None if calib is None else calib.x
@@ -185,13 +185,12 @@ def _recording(path: str | None, qm: QuantizedModel) -> Recording | None:
     """The first sequence of the data file at ``path`` for the Arduino example, or None."""
     from edgegru.codegen.arduino import Recording
     from edgegru.data import load_dataset
+    from edgegru.data.frames import model_input
 
     if path is None:
         return None
     names = qm.head.class_names if qm.head is not None else None
-    ds = load_dataset(path, class_names=names)
-    if ds.input_size != qm.input_size:
-        raise EdgeGruError(f"{path}: {ds.input_size} channels, the model takes {qm.input_size}")
+    ds = model_input(load_dataset(path, class_names=names), qm.frame, qm.input_size)
     origin = f"{Path(path).name}, sequence 0 of {ds.n}"
     if ds.class_names is not None:
         origin += f", labelled {ds.class_names[int(ds.y[0])]}"

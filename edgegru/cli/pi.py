@@ -1,8 +1,9 @@
-"""``edgegru pi setup|run|verify|bench``: the emulated Raspberry Pi (:mod:`edgegru.targets.pi`).
+"""``edgegru pi setup|run|verify|bench|count``: the emulated Raspberry Pi (:mod:`edgegru.targets.pi`).
 
 ``run`` and ``verify`` take the user's models: a step ``.tflite`` streamed by the runtime on
 the Pi's own Python and LiteRT, a quantised ``.egru`` whose C is cross-compiled for the Pi's
-core. ``bench`` times either kind, or a random model when none is given.
+core. ``bench`` times either kind, and ``count`` counts their instructions per step, of a
+random model when none is given.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgegru.cli import run as run_command
 from edgegru.cli.common import add_stimulus_args, load_any_model, require_quantised, stimulus
 from edgegru.core.errors import EdgeGruError
 from edgegru.targets.pi.boards import BOARDS
+
+if TYPE_CHECKING:
+    from edgegru.quant.qmodel import QuantizedModel
 
 # The random input of `pi verify` when no data is given (fewer than the host's `verify`:
 # every sequence runs under emulation).
@@ -32,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "  edgegru pi run bm.tflite --input BasicMotions_TEST.ts --sequence 0\n"
         "  edgegru pi run bm-int8.egru --engine c --input BasicMotions_TEST.ts\n"
         "  edgegru pi verify bm-int8.egru BasicMotions_TEST.ts\n"
-        "  edgegru pi bench bm.tflite bm-int8.egru\n  edgegru pi bench",
+        "  edgegru pi bench bm.tflite bm-int8.egru\n  edgegru pi bench\n"
+        "  edgegru pi count bm-int8.tflite bm.tflite bm-int8.egru\n"
+        "  edgegru pi count --input-size 12 --hidden 64",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="pi_command", required=True)
@@ -78,6 +85,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench.add_argument("--input-size", type=int, help="D of the random model (default 6)")
     bench.add_argument("--hidden", help="the random model's hidden sizes, comma-separated (default 32)")
     bench.add_argument("--steps", type=int, default=2000, help="steps LiteRT is timed over (default 2000)")
+
+    count = commands.add_parser(
+        "count",
+        help="aarch64 instructions per step of LiteRT's invoke and of the C engine's step, traced",
+        description="Instructions per call on the emulated Pi, counted from qemu's execution trace "
+        "(docs/raspberry-pi.md): LiteRT's Interpreter.invoke of each step .tflite given, the C "
+        "engine's step (the Pi's library through edgegru's ctypes engine) of each quantised .egru "
+        "given, beside unicorn's count of the same step; without MODEL, of a random model "
+        "(int8 and float32 LiteRT, and its C). Counted: every library below Python (the engine's, "
+        "its binding, libc, libm, libstdc++, libgcc, ld.so); not counted: the Python interpreter "
+        "and NumPy.",
+    )
+    count.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="edgegru step .tflite files and quantised .egru models (default: a random model)",
+    )
+    _add_board(count)
+    count.add_argument("--input-size", type=int, help="D of the random model (default 6)")
+    count.add_argument("--hidden", help="the random model's hidden sizes, comma-separated (default 32)")
+    count.add_argument("--calls", type=int, default=100, help="calls one count is taken over (default 100)")
+    count.add_argument("--rounds", type=int, default=3, help="counts taken, for their spread (default 3)")
+    count.add_argument(
+        "--singlestep", action="store_true", help="trace one instruction per block: slow, the cross-check"
+    )
     return parser
 
 
@@ -86,7 +119,7 @@ def _add_board(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    commands = {"setup": _setup, "run": _run, "verify": _verify, "bench": _bench}
+    commands = {"setup": _setup, "run": _run, "verify": _verify, "bench": _bench, "count": _count}
     return commands[args.pi_command](args)
 
 
@@ -153,18 +186,27 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _bench(args: argparse.Namespace) -> int:
+def _random_shape(args: argparse.Namespace) -> tuple[int, list[int]] | None:
+    """The random model's (D, hidden sizes) of ``bench`` and ``count``; None when MODEL is given
+    (then --input-size and --hidden are refused)."""
     if args.models:
         for flag, value in (("--input-size", args.input_size), ("--hidden", args.hidden)):
             if value is not None:
                 raise EdgeGruError(f"{flag} shapes the random model; MODEL was given")
-        return _bench_models(args)
-    input_size = 6 if args.input_size is None else args.input_size
+        return None
     hidden_text = args.hidden or "32"
     try:
         hidden = [int(h) for h in hidden_text.split(",")]
     except ValueError:
         raise EdgeGruError(f"--hidden {hidden_text!r}: expected comma-separated integers") from None
+    return (6 if args.input_size is None else args.input_size), hidden
+
+
+def _bench(args: argparse.Namespace) -> int:
+    shape = _random_shape(args)
+    if shape is None:
+        return _bench_models(args)
+    input_size, hidden = shape
     from edgegru.targets.pi.bench import format_bench, pi_bench  # LiteRT's exporter: the tflite extra
 
     rows = pi_bench(board=args.board, input_size=input_size, hidden_sizes=hidden, steps=args.steps)
@@ -176,21 +218,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _bench_models(args: argparse.Namespace) -> int:
     """The user's files: a .tflite is timed under LiteRT, a quantised .egru by its C."""
-    from edgegru.quant.qmodel import QuantizedModel
     from edgegru.targets.pi.bench import format_bench, pi_bench_models
 
-    tflites, qmodels = [], []
-    for name in args.models:
-        if Path(name).suffix.lower() == ".tflite":
-            tflites.append(Path(name))
-            continue
-        model = load_any_model(name)
-        if not isinstance(model, QuantizedModel):
-            raise EdgeGruError(
-                f"{name}: a float model; pi bench times a step .tflite (edgegru export --target tflite) "
-                "or a quantised .egru's C (edgegru quantize)"
-            )
-        qmodels.append((name, model))
+    tflites, qmodels = _split_models(args.models, "pi bench")
     rows = pi_bench_models(tflites, qmodels, board=args.board, steps=args.steps)
     for name in args.models:
         print(f"model: {name}")
@@ -198,6 +228,80 @@ def _bench_models(args: argparse.Namespace) -> int:
     _print_method()
     print(format_bench(rows, args.board))
     return 0
+
+
+def _count(args: argparse.Namespace) -> int:
+    """Trace counts of the user's files, or of a random model's two .tflite and C."""
+    import tempfile
+
+    from edgegru.engine.icount import count_step_instructions
+    from edgegru.targets.pi.icount_trace import TraceLoops, count_engine_step, count_invoke, format_counts
+
+    if args.calls < 1 or args.rounds < 1:
+        raise EdgeGruError(f"--calls {args.calls}, --rounds {args.rounds}: expected at least 1 each")
+    loops = TraceLoops(short=10, long=10 + args.calls, rounds=args.rounds, singlestep=args.singlestep)
+    shape = _random_shape(args)
+    with tempfile.TemporaryDirectory(prefix="edgegru-pi-count-") as tmp:
+        if shape is None:
+            tflites, qmodels = _split_models(args.models, "pi count")
+            header = "\n".join(f"model: {name}" for name in args.models)
+        else:
+            tflites, qmodels = _random_files(*shape, Path(tmp))
+            header = f"model: random, D={shape[0]}, hidden {shape[1]}, reset_after, 3-class head, int16 state"
+        counts = [count_invoke(p, board=args.board, loops=loops) for p in tflites]
+        counts += [count_engine_step(qm, board=args.board, loops=loops) for _, qm in qmodels]
+    print(header)
+    print(
+        f"aarch64 instructions per call on the emulated {args.board}, each the median over "
+        f"{args.rounds} round(s) of (count of {loops.long} calls - count of {loops.short}) / {args.calls}\n"
+    )
+    print(format_counts(counts))
+    for name, qm in qmodels:
+        step = count_step_instructions(qm, args.board, 20)[0]
+        print(f"unicorn's count of the C step of {name} (edgegru engine --count): {step.mean:,.1f}")
+    return 0
+
+
+def _split_models(names: list[str], what: str) -> tuple[list[Path], list[tuple[str, QuantizedModel]]]:
+    """The step .tflite files and the quantised models among the user's files."""
+    from edgegru.quant.qmodel import QuantizedModel
+
+    tflites, qmodels = [], []
+    for name in names:
+        if Path(name).suffix.lower() == ".tflite":
+            tflites.append(Path(name))
+            continue
+        model = load_any_model(name)
+        if not isinstance(model, QuantizedModel):
+            raise EdgeGruError(
+                f"{name}: a float model; {what} takes a step .tflite (edgegru export --target tflite) "
+                "or a quantised .egru (edgegru quantize)"
+            )
+        qmodels.append((name, model))
+    return tflites, qmodels
+
+
+def _random_files(
+    input_size: int, hidden: list[int], directory: Path
+) -> tuple[list[Path], list[tuple[str, QuantizedModel]]]:
+    """The random model of docs/raspberry-pi.md's tables (``random_qmodel(D, hidden, 'reset_after',
+    'classification', 16, seed=0)``) and its int8 and float32 step .tflite, exported from the
+    same float model with the same calibration inputs."""
+    import numpy as np
+
+    from edgegru.nn.synthetic import random_model
+    from edgegru.quant.synthetic import random_qmodel
+    from edgegru.tflite.exporter import export_tflite  # the tflite extra
+
+    model = random_model(input_size, hidden, "reset_after", "classification", seed=0)
+    calibration = np.random.default_rng(0).normal(size=(16, 40, input_size))  # random_qmodel's
+    paths = []
+    for dtype in ("int8", "float32"):
+        paths.append(directory / f"random-{dtype}.tflite")
+        export_tflite(model, paths[-1], dtype=dtype, calibration=calibration, quiet=True)
+    return paths, [
+        ("the random model", random_qmodel(input_size, hidden, "reset_after", "classification", 16))
+    ]
 
 
 def _print_method() -> None:

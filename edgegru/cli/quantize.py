@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     model = require_float(args.model, "quantize")
     check_output_path(Path(args.output))
     check_report_arg(args)
-    calib, test = load_data(args, model.head.class_names if model.head is not None else None)
+    calib, test = load_data(args, model.head.class_names if model.head is not None else None, model)
     ranges = calibrate(model, calib.x, calib.lengths, args.method, args.percentile)
     qm = quantize(model, ranges, args.state_bits)
     if qat_config is not None:

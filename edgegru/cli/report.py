@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     qm = require_quantised(args.model, "report")
     float_model = require_float(args.float, "report --float") if args.float else None
     names = qm.head.class_names if qm.head is not None and qm.head.kind == "classification" else None
-    data, held_out = load_data(args, names)
+    data, held_out = load_data(args, names, qm)
     evaluated = held_out if held_out is not None else data
     assert evaluated is not None  # the data arguments are required
     report = write_report(

@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{flag} applies to step rows; --input {args.input} holds sequences, "
                     "checked whole and reset between"
                 )
-        dataset, indices = _chosen_sequences(args.input, args.sequence, model.input_size)
+        dataset, indices = _chosen_sequences(args.input, args.sequence, model.input_size, model.frame)
         emit = functools.partial(print_sequences, model, dataset, indices)
     else:
         if args.sequence is not None:
@@ -225,15 +225,18 @@ def holds_sequences(name: str) -> bool:
     return {"sequence", "step"} <= header
 
 
-def _chosen_sequences(name: str, sequence: int | None, input_size: int) -> tuple[Dataset, range]:
-    """The file's sequences, checked against the model, and the indices --sequence picks."""
+def _chosen_sequences(name: str, sequence: int | None, input_size: int, frame: int) -> tuple[Dataset, range]:
+    """The file's sequences, in the model's frames, and the indices --sequence picks."""
     from edgegru.data import load_dataset
+    from edgegru.data.frames import model_input
 
     dataset = load_dataset(name)
-    if dataset.input_size != input_size:
+    if dataset.input_size not in (input_size, input_size // frame):
+        framing = f" ({frame} samples a step)" if frame > 1 else ""
         raise EdgeGruError(
-            f"--input {name}: {dataset.input_size} channel(s) per step, the model takes {input_size}"
+            f"--input {name}: {dataset.input_size} channel(s) per step, the model takes {input_size}{framing}"
         )
+    dataset = model_input(dataset, frame, input_size)
     if sequence is None:
         return dataset, range(dataset.n)
     if not 0 <= sequence < dataset.n:

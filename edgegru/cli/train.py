@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     option(m, "hidden", "hidden units per layer")
     option(m, "layers", "stacked GRU layers")
     option(m, "variant", "GRU formulation (reset_after as PyTorch)", choices=VARIANTS)
+    option(m, "frame", "samples per GRU step; 0: the fewest (1, 2, 4, 8) making sequences at most 64 steps")
     o = p.add_argument_group("optimisation")
     option(o, "epochs", "maximum epochs")
     option(o, "lr", "peak AdamW learning rate")
@@ -83,6 +84,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgegru.data.frames import model_input
     from edgegru.nn.evaluate import evaluate, format_metric, metric_name
     from edgegru.nn.train import TrainConfig, train
 
@@ -96,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     config.check()  # a bad flag is named before the data are read
     train_ds, test_ds = load_data(args)
     result = train(train_ds, config, progress=not args.quiet)
+    frame, size = result.model.frame, result.model.input_size
+    train_ds = model_input(train_ds, frame, size)
+    test_ds = None if test_ds is None else model_input(test_ds, frame, size)
     name = metric_name(train_ds)
     parts = [f"{k} {format_metric(name, v) if k.endswith(name) else f'{v:.4g}'}"
              for k, v in result.metrics.items()]  # fmt: skip

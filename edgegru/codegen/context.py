@@ -25,6 +25,7 @@ from edgegru.codegen.layout import (
     LANE_TILE,
     interleave,
     lane_tiles,
+    low_byte_sums,
     padded_rows,
     sigmoid_pairs,
     sigmoid_words,
@@ -100,6 +101,9 @@ class RowsProduct:
     """acc[0..32·tiles) = whole tiles of a rows-layout matrix . act: the arguments of dot_lanes.
 
     Accumulators past the matrix's last row (the zero rows of its last tile) hold zeros.
+    ``low_sums`` names the SDOT kernels' :func:`low_byte_sums` of these rows, or is None
+    where every activation is a multiple of 256, whose low bytes are zero (one SDOT per
+    quad of columns instead of two).
     """
 
     weights: str  # C text: the first weight of these tiles
@@ -107,6 +111,7 @@ class RowsProduct:
     columns: str  # C text: the columns (K or H)
     tiles: int
     acc: str
+    low_sums: str | None
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ class RowsLayer:
     padding_bytes: int  # zeros that complete the weights' tiles
     units: str  # the name of its unit constants
     unit_values: list[UnitValues]
+    low_sums: list[CArray]  # the SDOT kernels' low_byte_sums, in <prefix>.c (its dot-product builds only)
     input_product: RowsProduct
     recurrent_products: list[RowsProduct]  # all rows; or r, z on h15 then n on reset_h (reset_before)
     acc_x_size: int  # accumulators: the products' rows, padded to whole tiles
@@ -195,6 +201,7 @@ class ModelContext:
     variant_doc: str
     layout: str
     input_size: int
+    frame: int  # samples per step: x holds frame samples of input_size / frame channels
     hidden_sizes: list[int]
     state: StateFormat
     state_size: str  # the values of the state: C text
@@ -225,6 +232,7 @@ class ModelContext:
 class RowsContext(ModelContext):
     layers: list[RowsLayer]
     lane_tile: int  # rows per tile of the rows layout (LANE_TILE)
+    quad_words: int  # the SDOT kernels' words of activation bytes: 4 columns each, whole 16-byte vectors
     sigmoid_words: str  # the AVX-512 kernels' int16 table: entries 0..255 (entry 256 equals 255)
 
 
@@ -302,27 +310,44 @@ def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -
 
     reset_before multiplies r and z by h15 but n by reset_h, after r: its recurrent matrix
     holds the tiles of rows r, z and then those of rows n, each product whole tiles.
+
+    The SDOT kernels need a product's :func:`low_byte_sums` only where its activations have
+    low bytes: layer 0's input is 256·q and an int8 state reaches the products as 256·h
+    (state_to_q15), while an int16 state and r·h (reset_before's reset_h) take any int16.
     """
     input_macro, hidden_macro, offset = _layer_sizes(P, index)
     hidden, n_inputs = layer.hidden_size, layer.input_size
+    int16_state = qm.state_bits == 16
+    low_sums: list[CArray] = []
+
+    def product(weights: str, act: str, columns: str, rows: np.ndarray, acc: str, low: bool) -> RowsProduct:
+        """The dot_lanes call of ``rows`` (their low_byte_sums kept when ``low``: act has low bytes)."""
+        sums = None
+        if low:
+            sums = f"l{index}_low_sums_{len(low_sums)}"
+            doc = f"128 * the weight sum of each row multiplied by {act} (SDOT kernels)"
+            low_sums.append(CArray.of(sums, "int32_t", low_byte_sums(rows), 8, doc))
+        return RowsProduct(weights, act, columns, padded_rows(rows.shape[0]) // LANE_TILE, acc, sums)
+
     wx = layer.wx.reshape(3 * hidden, n_inputs)
-    x = RowsProduct(f"l{index}_w_input", "in", "K", padded_rows(3 * hidden) // LANE_TILE, "acc_x")
+    x = product(f"l{index}_w_input", "in", "K", wx, "acc_x", index > 0 and int16_state)
     if qm.variant == "reset_after":
         recurrent = [layer.wh.reshape(3 * hidden, hidden)]
-        h = [RowsProduct(f"l{index}_w_recurrent", "h15", "H", padded_rows(3 * hidden) // LANE_TILE, "acc_h")]
+        h = [product(f"l{index}_w_recurrent", "h15", "H", recurrent[0], "acc_h", int16_state)]
         n_offset = "2 * H"
     else:
         recurrent = [layer.wh[:2].reshape(2 * hidden, hidden), layer.wh[2]]
         rz_rows = padded_rows(2 * hidden)
         n_weights = rz_rows * (hidden + hidden % 2)
         h = [
-            RowsProduct(f"l{index}_w_recurrent", "h15", "H", rz_rows // LANE_TILE, "acc_h"),
-            RowsProduct(
+            product(f"l{index}_w_recurrent", "h15", "H", recurrent[0], "acc_h", int16_state),
+            product(
                 f"&l{index}_w_recurrent[{n_weights}]",
                 "reset_h",
                 "H",
-                padded_rows(hidden) // LANE_TILE,
+                recurrent[1],
                 f"&acc_h[{rz_rows}]",
+                True,
             ),
         ]
         n_offset = str(rz_rows)
@@ -348,6 +373,7 @@ def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -
         padding_bytes=padding,
         units=f"l{index}_units",
         unit_values=values,
+        low_sums=low_sums,
         input_product=x,
         recurrent_products=h,
         acc_x_size=x.tiles * LANE_TILE,
@@ -513,16 +539,13 @@ def training_window(qm: QuantizedModel) -> Window | None:
 
 
 def _channel_names(qm: QuantizedModel) -> list[FileText]:
-    """The input channels' names in order, as the training data had them, or []."""
+    """A sample's channels' names in order, as the training data had them, or []."""
     names = _training_metadata(qm).get("channel_names")
     if names is None:
         return []
-    if (
-        not isinstance(names, list)
-        or len(names) != qm.input_size
-        or not all(isinstance(n, str) for n in names)
-    ):
-        raise EdgeGruError(f"model metadata channel_names: expected a list of {qm.input_size} strings")
+    channels = qm.input_size // qm.frame
+    if not isinstance(names, list) or len(names) != channels or not all(isinstance(n, str) for n in names):
+        raise EdgeGruError(f"model metadata channel_names: expected a list of {channels} strings")
     return [FileText(name) for name in names]
 
 
@@ -566,6 +589,7 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
         variant_doc=VARIANT_DOC[variant],
         layout=layout,
         input_size=qm.input_size,
+        frame=qm.frame,
         hidden_sizes=qm.hidden_sizes,
         state=StateFormat.of(qm.state_bits),
         state_size=state_size(P, len(qm.layers)),
@@ -608,5 +632,6 @@ def model_context(qm: QuantizedModel, prefix: str, layout: str) -> RowsContext |
         dot_row=head is not None,
         layers=layers,
         lane_tile=LANE_TILE,
+        quad_words=-(-widest // 16) * 4,
         sigmoid_words=format_values(sigmoid_words(), 16),
     )

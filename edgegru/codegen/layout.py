@@ -48,6 +48,20 @@ def lane_tiles(rows: np.ndarray) -> np.ndarray:
     return tiles.transpose(0, 2, 1, 3).ravel()
 
 
+def low_byte_sums(rows: np.ndarray) -> np.ndarray:
+    """(R, K) int8 rows -> 128 · (each row's sum of weights), int64, one per row of :func:`lane_tiles`.
+
+    The SDOT kernels (aarch64 with the dot-product extension) multiply int8 by int8, so they
+    split each int16 activation a into a high byte h = a >> 8 and a signed low byte
+    l = (a & 0xFF) - 128, a = 256·h + l + 128. A row's sum is then 256·Σw·h + Σw·l + 128·Σw,
+    and this is the last term, a constant of the matrix, which the kernels start the low
+    bytes' sums from. Zero rows complete the last tile, as in :func:`lane_tiles`.
+    """
+    sums = np.zeros(padded_rows(rows.shape[0]), np.int64)
+    sums[: rows.shape[0]] = 128 * rows.astype(np.int64).sum(axis=1)
+    return sums
+
+
 def sigmoid_pairs() -> np.ndarray:
     """The rows layout's table: entry k = T[k] | T[k + 1] << 16 for k = 0..255.
 

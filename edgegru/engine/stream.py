@@ -38,6 +38,7 @@ class CStreamingModel:
             library = _build_here(qm)
         self.engine = EngineLibrary(library, qm)
         self.input_size = qm.input_size
+        self.frame = qm.frame
         self.output_kind = qm.head.kind if qm.head is not None else "hidden"
         self.class_names = qm.head.class_names if qm.head is not None else None
         self._output_lsb = qm.head.logit_scale if qm.head is not None else Q15

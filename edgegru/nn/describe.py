@@ -58,6 +58,7 @@ class Description:
     edgegru_model: bool
     precision: str | None = None
     input_size: int | None = None
+    frame: int = 1
     hidden_sizes: list[int] | None = None
     head: str | None = None
     outputs: int | None = None
@@ -78,7 +79,7 @@ class Description:
         if self.input_size is None or not self.hidden_sizes:
             return None
         head = SimpleNamespace(kind=self.head, output_size=self.outputs) if self.head is not None else None
-        return architecture_line(self.input_size, self.hidden_sizes, head)
+        return architecture_line(self.input_size, self.hidden_sizes, head, self.frame)
 
     def as_dict(self) -> dict[str, Any]:
         return {"architecture": self.architecture, **asdict(self)}
@@ -134,16 +135,16 @@ def describe_model(model: Model, path: str | Path) -> Description:
 def fill_float_model(d: Description, model: Model) -> None:
     """The fields a float model states: precision, shape, variant, normalisation, weight bytes."""
     d.precision = "float32"
-    fill_shape(d, model.input_size, model.hidden_sizes, model.head)
+    fill_shape(d, model.input_size, model.hidden_sizes, model.head, model.frame)
     d.variant = model.variant
     d.normalisation = normalisation_dict(model.normalisation)
     weights = sum(layer.w_x.size + layer.w_h.size for layer in model.layers)
     d.weight_bytes = 4 * (weights + (model.head.weight.size if model.head else 0))
 
 
-def fill_shape(d: Description, input_size: int, hidden_sizes: list[int], head: Any) -> None:
-    """The architecture fields from a model's sizes and head (float or quantised)."""
-    d.input_size = input_size
+def fill_shape(d: Description, input_size: int, hidden_sizes: list[int], head: Any, frame: int) -> None:
+    """The architecture fields from a model's sizes, head (float or quantised) and frame."""
+    d.input_size, d.frame = input_size, frame
     d.hidden_sizes = list(hidden_sizes)
     if head is not None:
         d.head, d.outputs, d.class_names = head.kind, head.output_size, head.class_names

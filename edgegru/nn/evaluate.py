@@ -14,10 +14,14 @@ from typing import Protocol
 import numpy as np
 
 from edgegru.data import Dataset
+from edgegru.data.frames import model_input
 
 
 class Predictor(Protocol):
     """A float :class:`~edgegru.nn.model.Model` or a quantised model."""
+
+    input_size: int  # inputs per step
+    frame: int  # samples per step (edgegru/data/frames.py)
 
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray: ...
 
@@ -34,7 +38,9 @@ def score(predictions: np.ndarray, ds: Dataset) -> float:
 
 
 def evaluate(model: Predictor, ds: Dataset) -> float:
-    """Accuracy (classification) or RMSE (regression) of ``model`` on ``ds``."""
+    """Accuracy (classification) or RMSE (regression) of ``model`` on ``ds``, whose samples
+    are grouped into the model's frames first."""
+    ds = model_input(ds, model.frame, model.input_size)
     return score(model.predict(ds.x, ds.lengths), ds)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from edgegru.core.container import load_container, save_container
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.core.generator_limits import MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE
+from edgegru.core.generator_limits import MAX_FRAME, MAX_LAYERS, MAX_NAME_BYTES, MAX_OUTPUTS, MAX_SIZE
 from edgegru.core.version import __version__
 
 Variant = Literal["reset_after", "reset_before"]
@@ -39,7 +39,7 @@ GATES = ("r", "z", "n")
 
 
 MODEL_KIND = "float-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: frames (``frame``); version 1 files hold frames of one sample
 
 
 def shown(value: object) -> str:
@@ -61,6 +61,14 @@ def check_integer(name: str, value: object, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
         raise EdgeGruError(f"{name} {shown(value)}: expected an integer in [{lo}, {hi}]")
     return int(value)
+
+
+def check_model_frame(frame: object, input_size: int) -> int:
+    """A model's samples per step: 1..MAX_FRAME, dividing its input size into whole samples."""
+    value = check_integer("frame", frame, 1, MAX_FRAME)
+    if input_size % value:
+        raise EdgeGruError(f"frame {value}: does not divide input_size {input_size} into whole samples")
+    return value
 
 
 def check_scale(name: str, value: object) -> float:
@@ -162,12 +170,14 @@ def check_metadata(metadata: object) -> dict[str, Any]:
     return json_object("metadata", metadata)
 
 
-def architecture_line(input_size: int, hidden_sizes: list[int], head: Any) -> str:
-    """``6 -> GRU(32) -> classification(4)``: the shape both model types describe themselves by.
+def architecture_line(input_size: int, hidden_sizes: list[int], head: Any, frame: int = 1) -> str:
+    """``6 -> GRU(32) -> classification(4)``: the shape both model types describe themselves by,
+    ``4 (frames of 4 x 1) -> ...`` when a step takes several samples.
 
     ``head`` is any object with ``kind`` and ``output_size`` (a float or a quantised head).
     """
-    parts = [str(input_size)] + [f"GRU({h})" for h in hidden_sizes]
+    first = str(input_size) if frame == 1 else f"{input_size} (frames of {frame} x {input_size // frame})"
+    parts = [first] + [f"GRU({h})" for h in hidden_sizes]
     if head:
         parts.append(f"{head.kind}({head.output_size})")
     return " -> ".join(parts)
@@ -256,6 +266,7 @@ class Model:
     head: Head | None = None
     normalisation: Normalisation | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    frame: int = 1  # samples per step: input_size = frame x channels (edgegru/data/frames.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -281,6 +292,7 @@ class Model:
             self.head.check(size)
         if self.normalisation is not None:
             self.normalisation.check(self.input_size)
+        check_model_frame(self.frame, self.input_size)
         check_metadata(self.metadata)
 
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
@@ -291,7 +303,8 @@ class Model:
 
     def describe(self) -> str:
         """One line such as ``6 -> GRU(32) -> classification(4), reset_after``."""
-        return architecture_line(self.input_size, self.hidden_sizes, self.head) + f", {self.variant}"
+        shape = architecture_line(self.input_size, self.hidden_sizes, self.head, self.frame)
+        return f"{shape}, {self.variant}"
 
     def save(self, path: str | Path) -> None:
         """Write the model as one versioned file (atomically), after the checks loading makes,
@@ -305,6 +318,7 @@ class Model:
             "input_size": int(self.input_size),  # the check takes NumPy integers; JSON does not
             "variant": self.variant,
             "num_layers": len(self.layers),
+            "frame": int(self.frame),
             "metadata": {**self.metadata, "edgegru_version": __version__},
         }
         if self.head is not None:
@@ -345,6 +359,7 @@ class Model:
                 head=head,
                 normalisation=norm,
                 metadata=dict(check_metadata(meta.get("metadata", {}))),
+                frame=meta.get("frame", 1),
             )
         except KeyError as exc:
             raise EdgeGruError(f"{path}: model file is missing field {exc}") from None

@@ -106,8 +106,10 @@ class TorchGRU(nn.Module):
         target_mean: np.ndarray | None = None,
         target_std: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
+        frame: int = 1,
     ) -> Model:
-        """Export to a :class:`Model`, folding a regression target's scaling into the head."""
+        """Export to a :class:`Model`, folding a regression target's scaling into the head;
+        ``frame`` is the samples per step it was trained on."""
         if self.fused is not None:
             state = self.fused.state_dict()
             layers = [_layer_from_torch(state, f"_l{i}") for i in range(self.fused.num_layers)]
@@ -127,6 +129,7 @@ class TorchGRU(nn.Module):
             head=head,
             normalisation=norm,
             metadata=metadata or {},
+            frame=frame,
         )
 
 

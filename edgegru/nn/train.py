@@ -36,6 +36,7 @@ from tqdm import tqdm
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
 from edgegru.data.dataset import valid_mask
+from edgegru.data.frames import auto_frame, frame_dataset
 from edgegru.data.limits import MAX_LABEL_CHARS
 from edgegru.nn.augment import Augmentation
 from edgegru.nn.chrono import chrono_init
@@ -237,14 +238,19 @@ def train(
     """
     config.check()
     started = time.perf_counter()
-    everything = ds
-    split = validation is None and config.val_fraction > 0 and ds.n >= 4
-    if split:
-        ds, validation = ds.split(config.val_fraction, config.seed)
     if validation is not None and validation.input_size != ds.input_size:
         raise EdgeGruError(
             f"validation data has {validation.input_size} channels, training data {ds.input_size}"
         )
+    samples = ds
+    frame = config.frame or auto_frame(int(ds.lengths.max()), ds.input_size)
+    ds = frame_dataset(ds, frame)
+    if validation is not None:
+        validation = frame_dataset(validation, frame)
+    everything = ds
+    split = validation is None and config.val_fraction > 0 and ds.n >= 4
+    if split:
+        ds, validation = ds.split(config.val_fraction, config.seed)
     watched = validation if validation is not None else ds
     chosen = _fit(ds, watched, config, config.epochs, "train", progress)
     name = chosen.task.metric_name()
@@ -270,22 +276,25 @@ def train(
         "train_config": asdict(config),
         "train_metrics": metrics,
         "training": done,
-        # how the output was read in training: from a reset state, after a sequence's last step
+        # how the output was read in training: from a reset state, after a sequence's last
+        # step (lengths in steps, that is frames)
         "sequence": {
             "readout": "window",
             "min_length": int(ds.lengths.min()),
             "max_length": int(ds.lengths.max()),
         },
     }
-    if ds.channel_names is not None:
-        # cut as class labels are capped, so that 512 names stay far inside the file's metadata cap
-        meta["channel_names"] = [c[:MAX_LABEL_CHARS] for c in ds.channel_names]
+    if samples.channel_names is not None:
+        # a sample's channels (a frame repeats them); cut as class labels are capped, so that
+        # 512 names stay far inside the file's metadata cap
+        meta["channel_names"] = [c[:MAX_LABEL_CHARS] for c in samples.channel_names]
     model = final.net.to_model(
         "classification" if final.task.classification else "regression",
         ds.class_names,
         final.task.target_mean,
         final.task.target_std,
         meta,
+        frame,
     )
     return TrainResult(
         model, metrics, chosen.history, chosen.best_epoch, chosen.stop_reason, seconds, refit_cases

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from edgegru.core.errors import EdgeGruError
-from edgegru.core.generator_limits import MAX_LAYERS, MAX_SIZE
+from edgegru.core.generator_limits import MAX_FRAME, MAX_LAYERS, MAX_SIZE
 from edgegru.nn.model import VARIANTS
 from edgegru.nn.schedule import SCHEDULES
 
@@ -37,6 +37,7 @@ class TrainConfig:
     magnitude_warp: float = 0.1
     time_warp: float = 0.1
     chrono: bool = True  # update-gate biases for memories up to the longest sequence (nn/chrono.py)
+    frame: int = 0  # samples per GRU step (data/frames.py); 0: chosen from the longest sequence
 
     def check(self) -> None:
         if self.variant not in VARIANTS:
@@ -64,6 +65,8 @@ class TrainConfig:
             raise EdgeGruError(f"--label-smoothing {self.label_smoothing}: expected 0 <= s < 1")
         if self.patience < 0:
             raise EdgeGruError(f"--patience {self.patience}: expected >= 0")
+        if not 0 <= self.frame <= MAX_FRAME:
+            raise EdgeGruError(f"--frame {self.frame}: expected 0 (automatic) or 1..{MAX_FRAME}")
         if self.warmup < 0:
             raise EdgeGruError(f"--warmup {self.warmup}: expected >= 0")
         if not 0 <= self.seed < 2**32:

@@ -20,7 +20,7 @@ from edgegru.onnx.graph import OnnxGraph
 from edgegru.onnx.importer import import_onnx, load_onnx
 
 # Metadata keys the description shows in its own fields rather than as free metadata.
-SHOWN_ELSEWHERE = {"edgegru.class_names", "edgegru.variant", "edgegru.head_kind"}
+SHOWN_ELSEWHERE = {"edgegru.class_names", "edgegru.variant", "edgegru.head_kind", "edgegru.frame"}
 
 
 def describe_onnx(path: str | Path) -> Description:

@@ -156,6 +156,8 @@ def build_onnx_model(
 def _metadata(model: Model) -> dict[str, str]:
     """What the graph cannot say by itself, so that import gives back the same model."""
     props = {"edgegru.version": __version__, "edgegru.variant": model.variant}
+    if model.frame > 1:
+        props["edgegru.frame"] = str(model.frame)
     if model.head is not None:
         props["edgegru.head_kind"] = model.head.kind
         if model.head.class_names is not None:

@@ -119,6 +119,15 @@ def _class_names(graph: OnnxGraph, text: object) -> list[str]:
     return names
 
 
+def _frame(graph: OnnxGraph, props: dict[str, str]) -> int:
+    """Samples per step from edgegru's metadata (1 in every other exporter's graph); the
+    model checks it against the input size."""
+    text = props.get("edgegru.frame", "1")
+    if not (isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 3):
+        graph.fail(f"metadata edgegru.frame {quote(text)}: expected a whole number of samples per step")
+    return int(text)
+
+
 def _head(graph: OnnxGraph, reader: ChainReader, props: dict[str, str], kind: HeadKind | None) -> Head | None:
     """The head, its kind from the caller, edgegru's metadata, or a class-axis op."""
     if reader.head_weight is None:
@@ -219,6 +228,7 @@ def import_onnx(path: str | Path, *, head_kind: HeadKind | None = None) -> Model
                 _head(graph, reader, props, head_kind),
                 _normalisation(graph, reader, size),
                 _metadata(proto, path, reader),
+                _frame(graph, props),
             )
         except EdgeGruError as exc:
             graph.fail(str(exc))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError
+from edgegru.data.frames import frame_arrays
 from edgegru.nn.model import Model
 
 METHODS = ("minmax", "percentile")
@@ -47,12 +48,17 @@ def calibrate(
     method: str = "minmax",
     percentile: float = 99.99,
 ) -> Ranges:
-    """Collect ranges from float inputs x (N, T, D); padding past ``lengths`` is ignored."""
+    """Collect ranges from float inputs x (N, T, D); padding past ``lengths`` is ignored.
+    Samples of a framed model (D = its input size / its frame) are grouped into frames first,
+    so that each frame position is normalised as the model normalises it."""
     if method not in METHODS:
         raise EdgeGruError(f"calibration method {method!r}: expected one of {', '.join(METHODS)}")
     if not 50.0 < percentile <= 100.0:
         raise EdgeGruError(f"percentile {percentile}: expected a value in (50, 100]")
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 3 and model.frame > 1 and x.shape[2] * model.frame == model.input_size:
+        full = np.full(x.shape[0], x.shape[1]) if lengths is None else np.asarray(lengths)
+        x, lengths = frame_arrays(x, full, model.frame)
     if x.ndim != 3 or x.shape[2] != model.input_size:
         raise EdgeGruError(
             f"calibration data: shape {x.shape}, expected (N, T, {model.input_size}) "

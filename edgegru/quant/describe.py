@@ -16,7 +16,7 @@ def describe_qmodel(qm: QuantizedModel, path: str | Path) -> Description:
     point, into the per-channel ``scale_mul``/``offset`` of the input conversion.
     """
     d = Description(str(path), "egru", Path(path).stat().st_size, True, precision="int8")
-    fill_shape(d, qm.input_size, qm.hidden_sizes, qm.head)
+    fill_shape(d, qm.input_size, qm.hidden_sizes, qm.head, qm.frame)
     d.variant, d.state_bits = qm.variant, qm.state_bits
     d.normalisation = {"in_graph": True}
     d.weight_bytes = qm.weight_bytes()

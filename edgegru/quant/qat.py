@@ -29,6 +29,7 @@ import numpy as np
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
+from edgegru.data.frames import model_input
 from edgegru.nn import float_reference as fref
 from edgegru.nn.float_reference import last_valid
 from edgegru.nn.model import Model
@@ -136,8 +137,6 @@ def check_data(model: Model, ds: Dataset) -> None:
     """Refuse data the model cannot be fine-tuned on, naming what differs."""
     if model.head is None:
         raise EdgeGruError("--qat: the model has no head, so there is no loss to fine-tune on")
-    if ds.input_size != model.input_size:
-        raise EdgeGruError(f"data has {ds.input_size} channels, the model expects {model.input_size}")
     if ds.task != model.head.kind:
         raise EdgeGruError(f"data is a {ds.task} task, the model's head does {model.head.kind}")
     if ds.output_size != model.head.weight.shape[0]:
@@ -154,7 +153,8 @@ def qat(
     config: QatConfig | None = None,
     progress: bool = False,
 ) -> QatResult:
-    """Fine-tune ``model`` on ``ds`` through the integer contract and quantise it.
+    """Fine-tune ``model`` on ``ds`` (its samples, or already the model's frames) through the
+    integer contract and quantise it.
 
     ``ranges`` is the calibration of the model as given (:func:`~edgegru.quant.calibrate`);
     it fixes the int8 input during fine-tuning and in the final ``quantize``.
@@ -168,6 +168,7 @@ def qat(
     config.check()
     model.validate()
     check_data(model, ds)
+    ds = model_input(ds, model.frame, model.input_size)
     seed_everything(config.seed)
     inq = quantize_input(model, ranges.input_lo, ranges.input_hi)
     xq = torch.as_tensor(iref.quantize_input(inq, ds.x))  # the int8 inputs the device computes

@@ -32,6 +32,7 @@ from edgegru.nn.model import (
     check_input_size,
     check_integer,
     check_metadata,
+    check_model_frame,
     check_outputs,
     check_scale,
     json_object,
@@ -39,7 +40,8 @@ from edgegru.nn.model import (
 from edgegru.quant.fixedpoint import INT8_MAX, INT8_MIN, INT32_MAX, INT32_MIN
 
 QMODEL_KIND = "quantized-model"
-QMODEL_FORMAT_VERSION = 2  # 2: int32 pre-activations with SMMULR-style multipliers
+QMODEL_FORMAT_VERSION = 3  # 2: int32 pre-activations with SMMULR-style multipliers; 3: frames
+QMODEL_MIN_VERSION = 2  # version 2 files hold frames of one sample
 STATE_BITS = (16, 8)
 ACT_PEAK = 32768  # |activation| bound: Q0.15 states, and layer 0's int8 inputs times 256
 
@@ -118,6 +120,7 @@ class QuantizedModel:
     layers: list[QuantizedLayer]
     head: QuantizedHead | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    frame: int = 1  # samples per step, as the float model's (edgegru/data/frames.py)
 
     @property
     def input_size(self) -> int:
@@ -140,7 +143,7 @@ class QuantizedModel:
 
     def describe(self) -> str:
         """One line such as ``6 -> GRU(32) -> classification(4), reset_after, int16 state``."""
-        shape = architecture_line(self.input_size, self.hidden_sizes, self.head)
+        shape = architecture_line(self.input_size, self.hidden_sizes, self.head, self.frame)
         return f"{shape}, {self.variant}, int{self.state_bits} state"
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -181,6 +184,7 @@ class QuantizedModel:
             "variant": self.variant,
             "state_bits": self.state_bits,
             "num_layers": len(self.layers),
+            "frame": int(self.frame),
             "input": {"scale": float(self.input.scale), "zero_point": int(self.input.zero_point)},
             "metadata": self.metadata,
         }
@@ -200,7 +204,7 @@ class QuantizedModel:
             path,
             QMODEL_KIND,
             QMODEL_FORMAT_VERSION,
-            min_version=QMODEL_FORMAT_VERSION,
+            min_version=QMODEL_MIN_VERSION,
             redo="run edgegru quantize on the float model again",
         )
         try:
@@ -226,7 +230,9 @@ class QuantizedModel:
                 scale_mul=arrays["input.scale_mul"],
                 offset=arrays["input.offset"],
             )
-            qm = cls(meta["variant"], meta["state_bits"], inp, layers, head, meta["metadata"])
+            qm = cls(
+                meta["variant"], meta["state_bits"], inp, layers, head, meta["metadata"], meta.get("frame", 1)
+            )
             check_quantized(qm)
             return qm
         except KeyError as exc:
@@ -244,7 +250,7 @@ def same_architecture(qm: QuantizedModel, model: Model) -> bool:
 
     def shape(m: QuantizedModel | Model) -> tuple[object, ...]:
         head = None if m.head is None else (m.head.kind, m.head.output_size)
-        return m.variant, m.input_size, m.hidden_sizes, head
+        return m.variant, m.input_size, m.frame, m.hidden_sizes, head
 
     return shape(qm) == shape(model)
 
@@ -317,6 +323,7 @@ def check_quantized(qm: QuantizedModel) -> None:
     check_integer("number of layers", len(qm.layers), 1, MAX_LAYERS)
     check_metadata(qm.metadata)
     size = _check_input(qm.input, check_input_size("layer 0 wx", qm.layers[0].wx))
+    check_model_frame(qm.frame, size)
     for i, layer in enumerate(qm.layers):
         size = _check_layer(i, layer, size, split_n=qm.variant == "reset_after")
     if qm.head is not None:

@@ -145,6 +145,6 @@ def quantize(model: Model, ranges: Ranges, state_bits: int = 16) -> QuantizedMod
         "input_range": [ranges.input_lo, ranges.input_hi],
         "edgegru_version": __version__,
     }
-    qm = QuantizedModel(model.variant, state_bits, inq, layers, head, meta)
+    qm = QuantizedModel(model.variant, state_bits, inq, layers, head, meta, model.frame)
     check_quantized(qm)
     return qm

@@ -17,6 +17,7 @@ import numpy as np
 from edgegru.core.atomic import atomic_write_bytes, check_output_path
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
+from edgegru.data.frames import model_input
 from edgegru.nn.evaluate import score
 from edgegru.nn.model import Model
 from edgegru.quant.qmodel import QuantizedModel, same_architecture
@@ -63,11 +64,8 @@ class Report:
 
 
 def check_inputs(qm: QuantizedModel, data: Dataset, float_model: Model | None, float_name: str) -> None:
-    """Refuse data or a float model that do not fit the quantised model, naming which."""
-    if data.input_size != qm.input_size:
-        raise EdgeGruError(
-            f"{data.source}: {data.input_size} input channels, the model expects {qm.input_size}"
-        )
+    """Refuse data (already in the model's frames) or a float model that do not fit the
+    quantised model, naming which."""
     head = qm.head
     if head is not None:
         task = "classification" if head.kind == "classification" else "regression"
@@ -102,6 +100,7 @@ def build_report(
     ``model_name`` and ``float_name`` are how the page and the errors name the two models
     (their file paths, say). Every check is made before any run.
     """
+    data = model_input(data, qm.frame, qm.input_size)
     check_inputs(qm, data, float_model, float_name)
     for cpu in cpus:
         get_core(cpu)

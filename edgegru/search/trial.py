@@ -139,15 +139,17 @@ def train_and_measure(
 
 def shape_model(train_ds: Dataset, hidden_sizes: list[int], variant: str, state_bits: int) -> QuantizedModel:
     """A quantised model of this shape for ``train_ds``, with random weights but what else of a
-    trained model reaches its C (a normalisation, the head and its class names): its C has the
-    trained model's sizes."""
+    trained model reaches its C (a normalisation, the head and its class names, the frames
+    training chooses): its C has the trained model's sizes."""
+    from edgegru.data.frames import auto_frame
     from edgegru.nn.model import Normalisation
     from edgegru.quant.synthetic import random_qmodel
 
     head = "classification" if train_ds.task == "classification" else "regression"
-    ones = np.ones(train_ds.input_size)
+    frame = auto_frame(int(train_ds.lengths.max()), train_ds.input_size)  # TrainConfig's frame=0
+    ones = np.ones(train_ds.input_size * frame)
     qm = random_qmodel(
-        train_ds.input_size,
+        train_ds.input_size * frame,
         hidden_sizes,
         variant,
         head,
@@ -157,6 +159,7 @@ def shape_model(train_ds: Dataset, hidden_sizes: list[int], variant: str, state_
     )
     if qm.head is not None:
         qm.head.class_names = train_ds.class_names
+    qm.frame = frame
     return qm
 
 

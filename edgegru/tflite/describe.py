@@ -68,7 +68,7 @@ def _fill_from_metadata(d: Description, meta: dict, graph: GraphSummary, path: P
     d.edgegru_model = True
     d.precision = spec.dtype
     d.variant = meta.get("variant") if isinstance(meta.get("variant"), str) else None
-    d.input_size = spec.input_size
+    d.input_size, d.frame = spec.input_size, spec.frame
     states = [t for t in graph.outputs if t.name.endswith("_next")]
     d.hidden_sizes = [t.shape[-1] for t in states if t.shape]
     y = next((t for t in graph.outputs if t.name == "y"), None)

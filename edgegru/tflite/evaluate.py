@@ -31,6 +31,7 @@ class TflitePredictor:
 
     def __init__(self, path: str | Path) -> None:
         self.model = StreamingModel(path)
+        self.input_size, self.frame = self.model.input_size, self.model.frame
         if self.model.output_kind == "hidden":
             raise EdgeGruError(
                 f"{path}: has no head (it outputs the hidden state), so there is nothing to score"

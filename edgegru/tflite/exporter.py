@@ -243,6 +243,7 @@ def _metadata(
         "dtype": dtype,
         "variant": model.variant,
         "input_size": model.input_size,
+        "frame": model.frame,
         "output": {
             "kind": head.kind if head else "hidden",
             "class_names": head.class_names if head else None,

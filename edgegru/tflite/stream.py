@@ -37,7 +37,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from edgegru.core.errors import EdgeGruError, quote
-from edgegru.core.generator_limits import MAX_SIZE
+from edgegru.core.generator_limits import MAX_FRAME, MAX_SIZE
 from edgegru.tflite.read import (
     MAX_TFLITE_BYTES,
     METADATA_FORMAT,
@@ -236,6 +236,7 @@ class StepSpec:
 
     dtype: str
     input_size: int
+    frame: int  # samples per step (edgegru/data/frames.py); files without it take one
     output_kind: str
     class_names: list[str] | None
     layers: int
@@ -272,10 +273,14 @@ def step_spec(meta: dict[str, Any], path: Path) -> StepSpec:
     input_size = _required(meta, "input_size", path)
     if not _is_int(input_size) or not 1 <= input_size <= MAX_SIZE:
         raise _bad_field(path, "input_size", input_size, f"an integer from 1 to {MAX_SIZE}")
+    frame = meta.get("frame", 1)
+    if not _is_int(frame) or not 1 <= frame <= MAX_FRAME or input_size % frame:
+        raise _bad_field(path, "frame", frame, f"an integer from 1 to {MAX_FRAME} dividing input_size")
     output_kind, class_names = _output(_required(meta, "output", path), path)
     return StepSpec(
         dtype=dtype,
         input_size=input_size,
+        frame=frame,
         output_kind=output_kind,
         class_names=class_names,
         layers=_layers(meta, path),
@@ -493,6 +498,7 @@ class StreamingModel:
         self.meta = read_edgegru_metadata(path)
         spec = step_spec(self.meta, path)
         self.input_size = spec.input_size
+        self.frame = spec.frame
         self.output_kind = spec.output_kind
         self.class_names = spec.class_names
         self._norm = spec.normalisation

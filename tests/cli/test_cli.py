@@ -109,15 +109,17 @@ def test_whole_chain_from_the_cli(tmp_path, capsys):
         "sequence,step,a,b,c,label\n" + "".join(f"0,{t},0.1,0.2,{t / 10},rest\n" for t in range(12))
     )
     assert main(["verify", q, "--target", "host", str(csv)]) == 0
+    # trained on gestures of up to 80 samples, the model takes frames of 2: 12 samples, 6 steps
+    assert Model.load(m).frame == 2
     assert (
-        "1 sequences, 12 steps, 96 state values and 60 outputs compared, 0 mismatches"
+        "1 sequences, 6 steps, 48 state values and 30 outputs compared, 0 mismatches"
         in capsys.readouterr().out
     )
     # the wrong kind of model for a stage is refused by name
     err = _bad(capsys, "export", m, "--target", "c99", "-o", str(tmp_path / "x"))
     assert "a float model; --target c99 needs a quantised one" in err
     err = _bad(capsys, "verify", q, "--target", "host", "--builtin", "adding")
-    assert "2 channels, the model expects 3" in err
+    assert "2 channels, the model takes 6 inputs per step (frames of 2 samples x 3)" in err
 
 
 def test_training_progress_in_a_log(tmp_path, capsys):

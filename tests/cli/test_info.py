@@ -20,7 +20,7 @@ from tests.helpers import FIXTURES
 
 KEYS = {
     "architecture", "file", "format", "file_bytes", "edgegru_model", "precision", "input_size",
-    "hidden_sizes", "head", "outputs", "variant", "state_bits", "class_names", "normalisation",
+    "frame", "hidden_sizes", "head", "outputs", "variant", "state_bits", "class_names", "normalisation",
     "weight_bytes", "recorded", "quantisation", "tensors", "operators", "details", "metadata",
 }  # fmt: skip
 ESCAPE = "\x1b[2J"  # clears a terminal if printed raw

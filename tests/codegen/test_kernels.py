@@ -4,8 +4,9 @@ The generated C picks its product kernel from the compiler's target macros; ever
 compute the integers of the reference. Each x86 flag set is compiled with the strict flags
 and run on this machine against the integer reference; the paths this CPU cannot execute are
 skipped with the reason (their selection is still checked by the preprocessor test). The
-aarch64 NEON path is cross-compiled for the Pi 4's and Pi 5's cores and run under QEMU (a
-missing cross compiler or QEMU fails those tests).
+aarch64 paths, SMLAL on the Pi 4's Cortex-A72 and SDOT on the Pi 5's Cortex-A76, are
+cross-compiled for those cores and run under QEMU (a missing cross compiler or QEMU fails
+those tests).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.codegen.layout import LANE_TILE, lane_tiles, padded_rows
+from edgegru.codegen.layout import LANE_TILE, lane_tiles, low_byte_sums, padded_rows
 from edgegru.codegen.render import render
 from edgegru.core.toolchain import STRICT_FLAGS
+from edgegru.quant.synthetic import random_qmodel
 from edgegru.targets.host import verify_host
 from edgegru.targets.pi.boards import get_board
 from edgegru.targets.pi.tools import CROSS_CC, QEMU, require_tools
 from edgegru.targets.pi.verify_c import verify_pi_c
-from edgegru.targets.verify import random_stimulus
+from edgegru.targets.verify import expected, random_stimulus
 from tests.helpers import make_qmodel
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
@@ -80,7 +82,7 @@ def selected_kernel(source: Path, cc: str, flags: tuple[str, ...]) -> str:
         [cc, "-std=c99", *flags, "-dM", "-E", str(source)], capture_output=True, text=True, check=True
     ).stdout
     macro = f"{source.stem.upper()}_KERNEL"
-    match = re.search(rf'^#define {macro} "(\w+)"$', out, re.M)
+    match = re.search(rf'^#define {macro} "([\w-]+)"$', out, re.M)
     assert match, f"no {macro} macro"
     return match.group(1)
 
@@ -129,30 +131,63 @@ def test_clang_kernels_bit_exact_under_sanitizers(tmp_path, flags):
     assert report.ok, report.summary()
 
 
+# The kernel each board's core selects: the A76 has the dot-product extension (SDOT), the A72 not.
+BOARD_KERNELS = {"pi4": "neon", "pi5": "neon-dotprod"}
+
+
 @pytest.mark.usefixtures("aarch64_tools")
+@pytest.mark.parametrize("cc", [(CROSS_CC,), ("clang", "--target=aarch64-linux-gnu")], ids=["gcc", "clang"])
+@pytest.mark.parametrize("opt", ["-O0", "-O3"])
 @pytest.mark.parametrize(
     ("flags", "kernel"),
     [
         (("-mcpu=cortex-a72",), "neon"),
-        (("-mcpu=cortex-a76",), "neon"),
+        (("-mcpu=cortex-a76",), "neon-dotprod"),
+        (("-march=armv8.2-a+dotprod",), "neon-dotprod"),
+        (("-march=armv8.2-a",), "neon"),
         (("-mcpu=cortex-a76", "-DEDGEGRU_PORTABLE_KERNELS"), "portable"),
     ],
 )
-def test_aarch64_flags_select_their_kernel_and_compile_strictly(source, flags, kernel):
-    assert selected_kernel(source, CROSS_CC, flags) == kernel
-    obj = source.with_suffix(".aarch64.o")
-    subprocess.run([CROSS_CC, *STRICT_FLAGS, "-O2", *flags, "-c", str(source), "-o", str(obj)], check=True)
+def test_aarch64_flags_select_their_kernel_and_compile_strictly(source, cc, opt, flags, kernel):
+    assert selected_kernel(source, cc[0], (*cc[1:], *flags)) == kernel
+    obj = source.with_suffix(f".aarch64.{cc[0].rsplit('-', 1)[-1]}{opt}.o")
+    subprocess.run([*cc, *STRICT_FLAGS, opt, *flags, "-c", str(source), "-o", str(obj)], check=True)
 
 
 @pytest.mark.usefixtures("aarch64_tools")
 @pytest.mark.parametrize("board", ["pi4", "pi5"])
-@pytest.mark.parametrize(("d", "hidden", "variant", "head", "bits"), MODELS[1:4])
+@pytest.mark.parametrize(("d", "hidden", "variant", "head", "bits"), MODELS[1:5])
 def test_neon_kernel_is_bit_exact_under_qemu(tmp_path, board, d, hidden, variant, head, bits):
-    """Cross-compiled for the board's core (Cortex-A72, A76) and run on it by QEMU."""
+    """Cross-compiled for the board's core (Cortex-A72: SMLAL, A76: SDOT) and run on it by QEMU."""
     qm = make_qmodel(d, hidden, variant, head, bits, seed=d + len(hidden))
     report = verify_pi_c(qm, random_stimulus(qm, 6, 40, seed=d), board=board, workdir=tmp_path)
     assert report.ok, report.summary()
-    assert selected_kernel(tmp_path / "model.c", CROSS_CC, (f"-mcpu={get_board(board).cpu}",)) == "neon"
+    cpu = get_board(board).cpu
+    assert selected_kernel(tmp_path / "model.c", CROSS_CC, (f"-mcpu={cpu}",)) == BOARD_KERNELS[board]
+
+
+@pytest.mark.usefixtures("aarch64_tools")
+@pytest.mark.parametrize(
+    ("d", "hidden", "variant", "head", "bits"),
+    [
+        (6, [32, 13], "reset_after", "classification", 16),
+        (33, [97], "reset_before", None, 16),
+        (7, [13, 5], "reset_before", "regression", 8),
+    ],
+)
+def test_dotprod_kernel_is_bit_exact_at_extreme_activations(tmp_path, d, hidden, variant, head, bits):
+    """The byte split of the SDOT kernel at its ends: inputs -128 and 127, and states at the
+    limits of their format (high bytes -128 and 127), where large weights drive them; the
+    reference confirms that they get there, so the test keeps its point."""
+    qm = random_qmodel(d, hidden, variant, head, bits, seed=d, scale=8.0)
+    x = random_stimulus(qm, 6, 40, seed=d)
+    states, _ = expected(qm, x)
+    assert x.min() == -128 and x.max() == 127
+    limit = 32700 if bits == 16 else 127
+    assert states.max() >= limit and states.min() <= -limit
+    report = verify_pi_c(qm, x, board="pi5", workdir=tmp_path)
+    assert report.ok, report.summary()
+    assert selected_kernel(tmp_path / "model.c", CROSS_CC, ("-mcpu=cortex-a76",)) == "neon-dotprod"
 
 
 @pytest.mark.parametrize(("n_rows", "k"), [(1, 1), (31, 7), (32, 32), (33, 6), (96, 13), (290, 64)])
@@ -176,3 +211,30 @@ def test_lane_tiles_hold_each_row_in_its_lane(n_rows, k):
     tiles = flat.reshape(-1, pairs, LANE_TILE, 2)
     acc = np.einsum("tplc,pc->tl", tiles, a_pairs).ravel()
     assert np.array_equal(acc[:n_rows], rows.astype(np.int64) @ a)
+
+
+@pytest.mark.parametrize(("n_rows", "k"), [(1, 1), (31, 7), (33, 6), (96, 13), (290, 64)])
+def test_sdot_byte_split_gives_each_rows_sum(n_rows, k):
+    """The SDOT kernels' arithmetic on lane_tiles: quads of columns from pairs of pairs (a zero
+    pair after an odd number of pairs), high and low bytes of the activations, int8 by int8,
+    and low_byte_sums, give the exact sums, at the int16 extremes too."""
+    rng = np.random.default_rng(n_rows + k)
+    rows = rng.integers(-128, 128, (n_rows, k)).astype(np.int8)
+    pairs = (k + 1) // 2
+    tiles = lane_tiles(rows).reshape(-1, pairs, LANE_TILE, 2)
+    tiles = np.concatenate([tiles, np.zeros_like(tiles[:, : pairs % 2])], axis=1)  # the zero pair
+    quads = tiles.reshape(tiles.shape[0], -1, 2, LANE_TILE, 2).transpose(0, 1, 3, 2, 4)  # tile, quad, row, 4
+    quads = quads.reshape(*quads.shape[:3], 4)
+    a = np.concatenate([[-32768, 32767, -1, 0, 255, -256], rng.integers(-32768, 32768, k)])[:k]
+    a_quads = np.zeros(4 * quads.shape[1], np.int64)
+    a_quads[:k] = a
+    high, low = a_quads >> 8, (a_quads & 0xFF) - 128
+    assert high.min() >= -128 and high.max() <= 127 and low.min() >= -128 and low.max() <= 127
+
+    def sdot(b: np.ndarray) -> np.ndarray:
+        """Every tile's rows . the activation bytes b, four columns (one SDOT lane) at a time."""
+        return np.einsum("tqlc,qc->tl", quads, b.reshape(-1, 4)).ravel()
+
+    acc = 256 * sdot(high) + sdot(low) + low_byte_sums(rows)
+    assert np.array_equal(acc[:n_rows], rows.astype(np.int64) @ a)
+    assert not acc[n_rows:].any()  # the zero rows completing the last tile

@@ -32,3 +32,14 @@ def test_count_grows_with_the_model_and_the_command_prints_it(tmp_path, capsys):
     assert f"edgegru_engine_step: mean {large[0].mean:.1f}" in out
     assert main(["engine", str(tmp_path / "m.egru"), "--count"]) == 2
     assert "give --target pi4 or pi5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bits", [16, 8])
+def test_pi5_step_runs_the_sdot_kernel(bits):
+    """The Pi 5's library takes the SDOT kernel (the A76 has the dot-product extension): its
+    step, checked against the integer reference at every step like every count, executes
+    fewer instructions than the Pi 4's SMLAL step. Odd sizes, two layers, reset_before's r·h:
+    every form of the kernel's byte split."""
+    qm = make_qmodel(33, [40, 17], "reset_before", "classification", bits, seed=3)
+    pi4, pi5 = (count_step_instructions(qm, board, steps=8)[0] for board in ("pi4", "pi5"))
+    assert pi5.max < pi4.min

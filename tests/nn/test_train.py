@@ -9,6 +9,7 @@ import pytest
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import builtin_dataset, forecast_windows, load_series
 from edgegru.data.dataset import Dataset
+from edgegru.data.frames import frame_dataset
 from edgegru.nn.evaluate import evaluate
 from edgegru.nn.train import STOP_MAX_EPOCHS, STOP_PATIENCE, TrainConfig, channel_stats, train
 from edgegru.quant import calibrate, quantize
@@ -50,7 +51,8 @@ def test_refit_trains_on_every_case():
     ds = builtin_dataset("gestures", 40, seed=2)
     refit = train(ds, TrainConfig(hidden=4, epochs=4, seed=0), progress=False)
     split = train(ds, TrainConfig(hidden=4, epochs=4, seed=0, refit=False), progress=False)
-    mean = channel_stats(ds)[0].astype(np.float32)
+    assert refit.model.frame == 2  # up to 79 samples: frames of 2 make them at most 64 steps
+    mean = channel_stats(frame_dataset(ds, 2))[0].astype(np.float32)
     np.testing.assert_array_equal(refit.model.normalisation.mean, mean)
     assert not np.array_equal(split.model.normalisation.mean, mean)
     assert (refit.refit_cases, split.refit_cases) == (40, 0)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from edgegru.cli.main import main
 from edgegru.data import builtin_dataset
+from edgegru.data.frames import model_input
 from edgegru.nn import float_reference as fref
 from edgegru.nn.synthetic import random_model
 from edgegru.nn.train import TrainConfig, train
@@ -140,7 +141,8 @@ def test_qat_model_quantises_and_is_bit_exact_in_c(gestures, bits):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert result.quantized.metadata["source_model"]["qat"]["kept_epoch"] == result.best_epoch
     assert "qat" not in model.metadata  # the model given is left as it was
-    report = verify_host(result.quantized, data.x[:24].astype(np.float32))
+    frames = model_input(data, model.frame, model.input_size)  # the harness takes steps, that is frames
+    report = verify_host(result.quantized, frames.x[:24].astype(np.float32))
     assert report.ok, report.summary()
 
 

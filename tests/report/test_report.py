@@ -122,7 +122,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, make_case, w
     write_npz(wide, data)
     cases = {
         "missing.npz": [str(q), str(tmp_path / "missing.npz")],
-        "4 input channels, the model expects 3": [str(q), str(wide)],
+        "wide.npz: 4 channels, the model takes 3 inputs per step": [str(q), str(wide)],
         "unknown target 'cortex-m99'": [str(q), str(d), "--cpu", "cortex-m4,cortex-m99"],
         "a float model; report needs a quantised one": [str(f), str(d)],
         "other.egru: 3 -> GRU(4)": [str(q), str(d), "--float", str(other)],

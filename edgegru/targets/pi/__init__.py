@@ -10,5 +10,6 @@ in seconds, with no board and no VM image.
 * :mod:`.apt_sources` and :mod:`.root`: the cached arm64 root file system;
 * :mod:`.runner`: Python (LiteRT, the streaming runtime) on the emulated Pi;
 * :mod:`.verify_c`: the generated C cross-compiled and compared bit for bit;
-* :mod:`.bench`: per-step timings of LiteRT and the C, emulated and native.
+* :mod:`.bench`: per-step timings of LiteRT and the C, emulated and native;
+* :mod:`.icount_trace`: instructions per call of LiteRT's invoke and the C's step, from qemu's trace.
 """

@@ -21,6 +21,20 @@ from edgegru.targets.pi.root import PiRoot, ensure_root
 from edgegru.targets.pi.tools import QEMU, qemu_command, require_tools
 
 
+def stage_guest(pi: PiRoot, stage: Path) -> dict[str, str]:
+    """Copy this edgegru package into ``stage`` (once) and return the environment the Pi's
+    python runs in: the root's stdlib and wheels and that copy, nothing else."""
+    package = stage / "edgegru"
+    if not package.exists():
+        source = Path(__file__).resolve().parents[2]  # edgegru/, from edgegru/targets/pi
+        shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    return {
+        "PYTHONPATH": os.pathsep.join([str(pi.site), str(stage)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUTF8": "1",
+    }
+
+
 def run_python(
     args: Sequence[str],
     *,
@@ -41,13 +55,7 @@ def run_python(
     target = get_board(board)
     require_tools(QEMU)
     with tempfile.TemporaryDirectory(prefix="edgegru-pi-") as stage:
-        package = Path(__file__).resolve().parents[2]  # edgegru/, from edgegru/targets/pi
-        shutil.copytree(package, Path(stage) / "edgegru", ignore=shutil.ignore_patterns("__pycache__"))
-        env = {
-            "PYTHONPATH": os.pathsep.join([str(pi.site), stage]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUTF8": "1",
-        }
+        env = stage_guest(pi, Path(stage))
         cmd = [*qemu_command(target), "-L", str(pi.view(target)), str(pi.python), "-S", *args]
         # Without text to send, stdin is empty rather than the caller's terminal.
         feed: dict[str, Any] = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
