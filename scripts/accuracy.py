@@ -74,7 +74,7 @@ def overrides(pairs: list[str]) -> dict[str, object]:
         if isinstance(default, bool):
             changes[name] = text.lower() in ("1", "true", "yes")
         else:
-            changes[name] = type(default)(text)
+            changes[name] = float(text) if default is None else type(default)(text)  # None: val_fraction
     return changes
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.data import Dataset, load_dataset
+from edgegru.data.frames import model_input
 from edgegru.nn import float_reference as fref
 from edgegru.nn.evaluate import evaluate
 from edgegru.nn.model import Model
@@ -49,6 +50,7 @@ def measure(name: str, shared: Path, seed: int, bits: list[int], epochs: int) ->
     start = time.perf_counter()
     model = train(tr, TrainConfig(seed=seed), progress=False).model
     train_s = time.perf_counter() - start
+    te = model_input(te, model.frame, model.input_size)  # the state errors run on the model's steps
     ranges = calibrate(model, tr.x, tr.lengths, CLI_METHOD, CLI_PERCENTILE)
     rows = []
     for b in bits:

@@ -75,15 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Pi: QEMU slows SIMD-heavy LiteRT more than the scalar C, so the emulated ratios "
         "overstate LiteRT's cost. The native x86 figures are printed alongside.",
     )
-    bench.add_argument(
-        "models",
-        nargs="*",
-        metavar="MODEL",
-        help="edgegru step .tflite files and quantised .egru models (default: a random model)",
-    )
-    _add_board(bench)
-    bench.add_argument("--input-size", type=int, help="D of the random model (default 6)")
-    bench.add_argument("--hidden", help="the random model's hidden sizes, comma-separated (default 32)")
+    _add_models(bench)
     bench.add_argument("--steps", type=int, default=2000, help="steps LiteRT is timed over (default 2000)")
 
     count = commands.add_parser(
@@ -97,15 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "its binding, libc, libm, libstdc++, libgcc, ld.so); not counted: the Python interpreter "
         "and NumPy.",
     )
-    count.add_argument(
-        "models",
-        nargs="*",
-        metavar="MODEL",
-        help="edgegru step .tflite files and quantised .egru models (default: a random model)",
-    )
-    _add_board(count)
-    count.add_argument("--input-size", type=int, help="D of the random model (default 6)")
-    count.add_argument("--hidden", help="the random model's hidden sizes, comma-separated (default 32)")
+    _add_models(count)
     count.add_argument("--calls", type=int, default=100, help="calls one count is taken over (default 100)")
     count.add_argument("--rounds", type=int, default=3, help="counts taken, for their spread (default 3)")
     count.add_argument(
@@ -116,6 +100,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _add_board(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", choices=sorted(BOARDS), default="pi4", help="default pi4")
+
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    """MODEL files, or the random model's shape, and the board: what bench and count take."""
+    p.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="edgegru step .tflite files and quantised .egru models (default: a random model)",
+    )
+    _add_board(p)
+    p.add_argument("--input-size", type=int, help="D of the random model (default 6)")
+    p.add_argument("--hidden", help="the random model's hidden sizes, comma-separated (default 32)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
-from edgegru.core.errors import EdgeGruError, quote, run_reporting
+from edgegru.core.errors import EdgeGruError, quote, run_reporting, silence_stdout
 from edgegru.tflite.stream import MAX_LINE_CHARS, StreamingModel, stream_lines
 
 if TYPE_CHECKING:
@@ -133,10 +132,8 @@ def run(args: argparse.Namespace) -> int:
         status = emit()
     except KeyboardInterrupt:
         status = 130
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time
-        # flush of stdout from failing on the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        silence_stdout()
         status = 0
     finally:
         if source is not None and source is not sys.stdin:

@@ -48,10 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default = getattr(defaults, name)
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif "choices" not in kwargs:
+        elif "choices" not in kwargs and "type" not in kwargs:
             kwargs["type"] = seed_value if name == "seed" else type(default)
         flag = "--" + name.replace("_", "-")
-        group.add_argument(flag, default=default, help=f"{help} (default {default})", **kwargs)  # type: ignore[arg-type]
+        shown = "automatic" if default is None else default
+        group.add_argument(flag, default=default, help=f"{help} (default {shown})", **kwargs)  # type: ignore[arg-type]
 
     m = p.add_argument_group("model")
     option(m, "hidden", "hidden units per layer")
@@ -70,8 +71,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     option(o, "label_smoothing", "classification only")
     option(o, "chrono", "start the update gates with memories up to the longest sequence")
     s = p.add_argument_group("stopping")
-    option(s, "patience", "epochs without a better validation loss before stopping")
-    option(s, "val_fraction", "share of the training cases held out for validation")
+    option(s, "patience", "epochs without a better loss on the validation (or, without one, training) cases")
+    option(
+        s,
+        "val_fraction",
+        "share of the training cases held out for validation; automatic: 0 for classification "
+        "(all epochs on every case), 0.2 for regression",
+        type=float,
+    )
     option(s, "refit", "train again on all cases for the epoch count validation chose")
     a = p.add_argument_group(
         "augmentation of classification data (strengths in units of each channel's std; 0 turns one off)"

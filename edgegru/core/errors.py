@@ -6,6 +6,7 @@ and says what was expected. The CLI prints that line and exits non-zero without 
 traceback; anything else escaping is a bug in edgegru.
 """
 
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -44,6 +45,12 @@ class EdgeGruError(Exception):
     """A problem with the user's input, reported as one clear line."""
 
 
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so that Python's flush of stdout
+    at exit does not fail on the closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_reporting(handler: Callable[[Args], int], args: Args, prog: str = "edgegru") -> int:
     """Run a command: an EdgeGruError becomes one ``prog: error: ...`` line and exit code 2,
     and so do the operating system's refusals (OSError: a path it cannot read or write)
@@ -57,6 +64,9 @@ def run_reporting(handler: Callable[[Args], int], args: Args, prog: str = "edgeg
     except EdgeGruError as exc:
         print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        silence_stdout()
+        return 0
     except OSError as exc:  # a path the system refused: unreadable, too long, disk full
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {one_line(where + str(exc.strerror or exc))}", file=sys.stderr)

@@ -156,8 +156,11 @@ def _fit(
 
     With ``watched`` (the validation set, or ``ds`` itself without one) the loop stops
     after ``patience`` epochs without a better loss there and restores the best epoch;
-    without it (a refit) it runs all ``epochs`` and keeps the last weights.
+    without it (a refit) it runs all ``epochs`` and keeps the last weights. The history
+    names the watched set's figures ``val_*``, or ``fit_*`` when it is ``ds`` (the training
+    cases without augmentation), so that no log calls the training data validation.
     """
+    side = "fit" if watched is ds else "val"
     seed_everything(config.seed)
     task = _Task(ds, config.label_smoothing)
     mean, std = channel_stats(ds)
@@ -202,9 +205,9 @@ def _fit(
         row = {"epoch": epoch + 1, "loss": total / ds.n}
         stopping = False
         if watched is not None:
-            row["val_loss"], row[f"val_{task.metric_name()}"] = _evaluate(net, task, watched)
-            if row["val_loss"] < best_loss - 1e-7:
-                best_loss, best_epoch, stale = row["val_loss"], epoch + 1, 0
+            row[f"{side}_loss"], row[f"{side}_{task.metric_name()}"] = _evaluate(net, task, watched)
+            if row[f"{side}_loss"] < best_loss - 1e-7:
+                best_loss, best_epoch, stale = row[f"{side}_loss"], epoch + 1, 0
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
             else:
                 stale += 1
@@ -214,7 +217,7 @@ def _fit(
         bar.set_postfix(shown)
         if progress and not interactive and ((epoch + 1) % log_every == 0 or epoch + 1 == epochs or stopping):
             values = " ".join(f"{k}={v}" for k, v in shown.items())
-            note = f" (no better val_loss for {stale} epochs: stop)" if stopping else ""
+            note = f" (no better {side}_loss for {stale} epochs: stop)" if stopping else ""
             print(f"{label}: epoch {epoch + 1}/{epochs} {values}{note}", file=sys.stderr, flush=True)
         if stopping:
             stop_reason = STOP_PATIENCE
@@ -248,9 +251,10 @@ def train(
     if validation is not None:
         validation = frame_dataset(validation, frame)
     everything = ds
-    split = validation is None and config.val_fraction > 0 and ds.n >= 4
+    fraction = config.val_share(ds.task)
+    split = validation is None and fraction > 0 and ds.n >= 4
     if split:
-        ds, validation = ds.split(config.val_fraction, config.seed)
+        ds, validation = ds.split(fraction, config.seed)
     watched = validation if validation is not None else ds
     chosen = _fit(ds, watched, config, config.epochs, "train", progress)
     name = chosen.task.metric_name()

@@ -11,6 +11,8 @@ from edgegru.core.generator_limits import MAX_FRAME, MAX_LAYERS, MAX_SIZE
 from edgegru.nn.model import VARIANTS
 from edgegru.nn.schedule import SCHEDULES
 
+REGRESSION_VAL_FRACTION = 0.2  # the automatic validation share of a regression dataset
+
 
 @dataclass
 class TrainConfig:
@@ -20,13 +22,17 @@ class TrainConfig:
     hidden: int = 32
     layers: int = 1
     variant: str = "reset_after"
-    epochs: int = 200
+    epochs: int = 400
     lr: float = 1e-2
     batch_size: int = 16
     seed: int = 0
     clip: float = 1.0  # max gradient norm; 0 disables clipping
-    patience: int = 50  # epochs without a better validation loss before stopping
-    val_fraction: float = 0.2
+    patience: int = (
+        50  # epochs without a better watched loss (validation, or the training cases) before stopping
+    )
+    # None: 0 for classification (augmentation and label smoothing regularise it, and a fifth of
+    # tens of cases is too few to stop on), REGRESSION_VAL_FRACTION for regression (see val_share)
+    val_fraction: float | None = None
     refit: bool = True  # train again on all cases for the chosen epoch count (split validation only)
     schedule: str = "cosine"
     warmup: int = 5  # epochs of rising learning rate
@@ -38,6 +44,12 @@ class TrainConfig:
     time_warp: float = 0.1
     chrono: bool = True  # update-gate biases for memories up to the longest sequence (nn/chrono.py)
     frame: int = 0  # samples per GRU step (data/frames.py); 0: chosen from the longest sequence
+
+    def val_share(self, task: str) -> float:
+        """The share of the training cases held out for validation on a ``task`` dataset."""
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.0 if task == "classification" else REGRESSION_VAL_FRACTION
 
     def check(self) -> None:
         if self.variant not in VARIANTS:
@@ -71,5 +83,5 @@ class TrainConfig:
             raise EdgeGruError(f"--warmup {self.warmup}: expected >= 0")
         if not 0 <= self.seed < 2**32:
             raise EdgeGruError(f"--seed {self.seed}: expected 0 <= seed < 2^32")
-        if not 0.0 <= self.val_fraction < 1.0:
+        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise EdgeGruError(f"--val-fraction {self.val_fraction}: expected 0 <= f < 1")

@@ -61,7 +61,7 @@ class SearchSpace:
     layers: tuple[int, int] = (1, 2)
     variants: tuple[str, ...] = ("reset_after", "reset_before")
     state_bits: tuple[int, ...] = (16, 8)
-    epochs: tuple[int, int] = (20, 100)
+    epochs: tuple[int, int] = (100, 400)
     lr: tuple[float, float] = (1e-3, 3e-2)
     batch_sizes: tuple[int, ...] = (8, 16, 32)
     weight_decay: tuple[float, float] = (1e-4, 1e-2)

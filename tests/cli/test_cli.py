@@ -126,12 +126,17 @@ def test_training_progress_in_a_log(tmp_path, capsys):
     """Not on a terminal (capsys, like a CI log), training reports plain lines, not a redrawn bar."""
     m = str(tmp_path / "m.egru")
     args = ["train", "--builtin", "gestures", "--samples", "60", "--hidden", "4", "--epochs", "20", "-o", m]
-    assert main(args) == 0
+    assert main([*args, "--val-fraction", "0.2"]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
     epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
     assert [line.split()[2] for line in epochs] == [f"{k}/20" for k in range(2, 21, 2)], err
     assert all("loss=" in line and "val_accuracy=" in line for line in epochs)
+    # without a split (a classifier's default), the watched figures are the training cases'
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    epochs = [line for line in err.splitlines() if line.startswith("train: epoch ")]
+    assert epochs and all("fit_accuracy=" in line and "val_" not in line for line in epochs), err
 
 
 def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
@@ -140,7 +145,7 @@ def test_patience_zero_trains_while_validation_improves(tmp_path, capsys):
     from edgegru.nn.train import TrainConfig, train
 
     ds = builtin_dataset("gestures", 60, seed=0)
-    result = train(ds, TrainConfig(hidden=4, epochs=8, patience=0, seed=0), progress=False)
+    result = train(ds, TrainConfig(hidden=4, epochs=8, patience=0, seed=0, val_fraction=0.2), progress=False)
     losses = [row["val_loss"] for row in result.history]
     assert len(losses) >= 2 and all(b < a for a, b in pairwise(losses[:-1]))
     assert len(losses) == 8 or losses[-1] >= min(losses[:-1])
@@ -322,3 +327,23 @@ def test_import_of_a_file_that_is_neither_keras_nor_onnx_is_one_line(tmp_path):
     out = edgegru("import", "notes.txt", "-o", "m.egru", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("edgegru: error: ") and out.stderr.count("\n") == 1
     assert "notes.txt" in out.stderr and not (tmp_path / "m.egru").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`edgegru info MODEL | head -1`: once the pipe's reader has gone, the command stops with
+    exit 0 and nothing on stderr, as Unix tools do, instead of an error line."""
+    import subprocess
+    import sys
+
+    from edgegru.nn.synthetic import random_model
+
+    random_model(3, [4], "reset_after", "classification").save(tmp_path / "m.egru")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgegru.cli", "info", str(tmp_path / "m.egru")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # gone before Python has even started: its first write fails
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""

@@ -38,7 +38,7 @@ def test_flags_reach_the_config():
 def test_train_prints_what_it_did(tmp_path, capsys):
     m = tmp_path / "m.egru"
     args = ["train", "--builtin", "gestures", "--samples", "48", "--hidden", "4", "--epochs", "3"]
-    assert main([*args, "--quiet", "-o", str(m)]) == 0
+    assert main([*args, "--val-fraction", "0.2", "--quiet", "-o", str(m)]) == 0
     out = capsys.readouterr().out
     found = re.search(
         r"^training: restored epoch (\d+) of 3 \(stopped: max epochs\), "

@@ -49,8 +49,8 @@ def test_refit_trains_on_every_case():
     """After the split chose the epoch count, the model is trained again on all the cases: its
     normalisation is the whole training set's, not the 80% the first pass saw."""
     ds = builtin_dataset("gestures", 40, seed=2)
-    refit = train(ds, TrainConfig(hidden=4, epochs=4, seed=0), progress=False)
-    split = train(ds, TrainConfig(hidden=4, epochs=4, seed=0, refit=False), progress=False)
+    refit = train(ds, TrainConfig(hidden=4, epochs=4, seed=0, val_fraction=0.2), progress=False)
+    split = train(ds, TrainConfig(hidden=4, epochs=4, seed=0, val_fraction=0.2, refit=False), progress=False)
     assert refit.model.frame == 2  # up to 79 samples: frames of 2 make them at most 64 steps
     mean = channel_stats(frame_dataset(ds, 2))[0].astype(np.float32)
     np.testing.assert_array_equal(refit.model.normalisation.mean, mean)
@@ -69,7 +69,9 @@ def test_training_says_what_it_did(epochs, patience, reason):
     the history, and the model's metadata keeps the same record."""
     ds = builtin_dataset("gestures", 48, seed=0)
     # a high rate makes the validation loss wander, so that patience can run out
-    config = TrainConfig(hidden=4, epochs=epochs, patience=patience, seed=0, refit=False, lr=0.1)
+    config = TrainConfig(
+        hidden=4, epochs=epochs, patience=patience, seed=0, refit=False, lr=0.1, val_fraction=0.2
+    )
     result = train(ds, config, progress=False)
     losses = [row["val_loss"] for row in result.history]
     assert result.stop_reason == reason
