@@ -87,7 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "run",
         help="stream CSV rows or a data file's sequences through a step .tflite or a quantised model's C",
         description="Stream CSV rows (one time step per line) through an edgegru step "
-        ".tflite model and print each step's output as soon as its line arrives. "
+        ".tflite model and print each step's output as soon as its line arrives. A model "
+        "with frames of K samples takes a frame a line, or a sample a line (answered on "
+        "every K-th). "
         "Output lines are 'LINE,CLASS,SCORES...' for classifiers, 'LINE,VALUES...' otherwise. "
         "A .ts, long .csv or .npz --input is run sequence by sequence, the state reset before "
         "each; its lines are 'SEQUENCE,STEP,CLASS,SCORES...' (or 'SEQUENCE,STEP,VALUES...'), "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -125,6 +126,40 @@ class _Task:
         return float(np.sqrt(np.mean((pred - ds.y) ** 2)))
 
 
+@dataclass
+class Batches:
+    """How an epoch visits ``n`` cases: shuffled by ``generator``, ``size`` at a time."""
+
+    n: int
+    size: int
+    generator: torch.Generator
+
+
+def train_epoch(
+    net: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    batches: Batches,
+    clip: float,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+) -> float:
+    """One epoch of gradient steps, one per batch of case indices (``batch_loss`` gives the
+    batch's loss), the gradient norm clipped at ``clip`` (0: not clipped); the sum over
+    batches of loss times batch size. Training and quantisation-aware fine-tuning share it."""
+    net.train()
+    order = torch.randperm(batches.n, generator=batches.generator)
+    total = 0.0
+    for start in range(0, batches.n, batches.size):
+        idx = order[start : start + batches.size]
+        optimiser.zero_grad()
+        loss = batch_loss(idx)
+        loss.backward()
+        if clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), clip)
+        optimiser.step()
+        total += float(loss.detach()) * len(idx)
+    return total
+
+
 def _evaluate(net: TorchGRU, task: _Task, ds: Dataset) -> tuple[float, float]:
     net.eval()
     with torch.no_grad():
@@ -190,18 +225,13 @@ def _fit(
             group["lr"] = config.lr * lr_factor(config.schedule, epoch, config.epochs, config.warmup)
         x = augmentation.apply(ds.x, ds.lengths, mean, std, rng) if augment else ds.x
         x_all = torch.as_tensor(x)
-        net.train()
-        order = torch.randperm(ds.n, generator=generator)
-        total = 0.0
-        for start in range(0, ds.n, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            optimiser.zero_grad()
-            loss = task.loss(net(x_all[idx], len_all[idx]), y_all[idx])
-            loss.backward()
-            if config.clip > 0:
-                nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
+        total = train_epoch(
+            net,
+            optimiser,
+            Batches(ds.n, config.batch_size, generator),
+            config.clip,
+            lambda idx, x=x_all: task.loss(net(x[idx], len_all[idx]), y_all[idx]),  # this epoch's x
+        )
         row = {"epoch": epoch + 1, "loss": total / ds.n}
         stopping = False
         if watched is not None:

@@ -161,7 +161,7 @@ def qat(
     """
     import torch
 
-    from edgegru.nn.train import seed_everything
+    from edgegru.nn.train import Batches, seed_everything, train_epoch
     from edgegru.quant.fake_quant import FakeQuantGRU
 
     config = config or QatConfig()
@@ -182,16 +182,13 @@ def qat(
     history = [objective.integer(best, ds)]
     log_every = -(-config.epochs // 10)
     for epoch in range(1, config.epochs + 1):
-        net.train()
-        order = torch.randperm(ds.n, generator=generator)
-        for start in range(0, ds.n, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            optimiser.zero_grad()
-            loss = objective(*net(xq[idx], lengths[idx]), idx)
-            loss.backward()
-            if config.clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-            optimiser.step()
+        train_epoch(
+            net,
+            optimiser,
+            Batches(ds.n, config.batch_size, generator),
+            config.clip,
+            lambda idx: objective(*net(xq[idx], lengths[idx]), idx),
+        )
         tuned = net.to_model(model)
         qm = quantize(tuned, ranges, state_bits)
         history.append(objective.integer(qm, ds))

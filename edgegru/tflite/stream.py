@@ -622,20 +622,66 @@ def stream_lines(model: StreamingModel, source: TextIO, reset_on_blank: bool = F
     gets each answer before it sends the next line. Blank lines and lines starting with
     ``#`` are not data (a blank line resets the state with ``reset_on_blank``). A bad
     line (not ``model.input_size`` finite numbers, or longer than MAX_LINE_CHARS) yields
-    its error and the stream goes on: the caller decides whether to stop.
+    its error and the stream goes on: the caller decides whether to stop. A framed model
+    (edgegru/data/frames.py) also takes one sample a line (:class:`SampleFrames`): only the
+    line that completes a frame steps the model and is answered.
     """
+    frames = SampleFrames(model.frame, model.input_size)
     for lineno, line in enumerate(_lines(source), start=1):
         text = None if line is None else line.strip()
         if text is not None and (not text or text.startswith("#")):
             if not text and reset_on_blank:
                 model.reset()
+                frames.clear()
             continue
         try:
-            y = model.step(_parse_line(text, model.input_size))
+            x = frames.step_input(_parse_line(text, frames))
+            if x is None:
+                continue
+            y = model.step(x)
         except EdgeGruError as exc:
             yield LineResult(lineno, None, exc)
             continue
         yield LineResult(lineno, y, None)
+
+
+class SampleFrames:
+    """A framed model's step inputs from lines of whole frames or of single samples.
+
+    A device streams samples; the model steps once per frame of ``frame`` of them. A line
+    of ``input_size`` values is a whole frame; with frames of several samples, a line of
+    ``input_size / frame`` values is one sample, kept until its frame is complete. Mixing
+    the two inside one frame is refused, so that no step sees half a frame.
+    """
+
+    def __init__(self, frame: int, input_size: int) -> None:
+        self.frame, self.input_size = frame, input_size
+        self.channels = input_size // frame
+        self._pending: list[np.ndarray] = []
+
+    def sizes(self) -> tuple[int, ...]:
+        """The values a line may hold: a frame's, or also a sample's."""
+        return (self.input_size,) if self.frame == 1 else (self.input_size, self.channels)
+
+    def step_input(self, row: np.ndarray) -> np.ndarray | None:
+        """The model's input once ``row`` completes a frame (a whole frame at once), else None."""
+        if row.size == self.input_size:
+            if self._pending:
+                raise EdgeGruError(
+                    f"a whole frame ({self.input_size} values) while {len(self._pending)} of the "
+                    f"{self.frame} samples of a frame wait: send the frame's other samples"
+                )
+            return row
+        self._pending.append(row)
+        if len(self._pending) < self.frame:
+            return None
+        x = np.concatenate(self._pending)
+        self._pending.clear()
+        return x
+
+    def clear(self) -> None:
+        """Drop a partial frame (the stream was reset)."""
+        self._pending.clear()
 
 
 def _lines(source: TextIO) -> Iterator[str | None]:
@@ -650,8 +696,16 @@ def _lines(source: TextIO) -> Iterator[str | None]:
         yield None
 
 
-def _parse_line(text: str | None, size: int) -> np.ndarray:
-    """The row of a stripped line (None: an overlong one); EdgeGruError for a bad line."""
+def _parse_line(text: str | None, frames: SampleFrames) -> np.ndarray:
+    """The row of a stripped line (None: an overlong one): a frame's values, or a sample's
+    for a framed model; EdgeGruError for a bad line."""
     if text is None:
         raise EdgeGruError(f"longer than {MAX_LINE_CHARS} characters, the most a line may have")
-    return parse_row(text, size)
+    count = text.count(",") + 1
+    sizes = frames.sizes()
+    if count not in sizes and len(sizes) > 1:
+        raise EdgeGruError(
+            f"expected {frames.input_size} comma-separated values (a frame of {frames.frame} samples) "
+            f"or {frames.channels} (one sample), got {count}"
+        )
+    return parse_row(text, count if count in sizes else frames.input_size)
