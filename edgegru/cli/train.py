@@ -81,12 +81,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     option(s, "refit", "train again on all cases for the epoch count validation chose")
     a = p.add_argument_group(
-        "augmentation of classification data (strengths in units of each channel's std; 0 turns one off)"
+        "augmentation: of classification data (strengths in units of each channel's std), and of "
+        "--series forecasts (one gain); 0 turns one off"
     )
     option(a, "jitter", "std of added noise")
     option(a, "scale", "std of a random gain per sequence and channel")
     option(a, "magnitude_warp", "std of a gain drifting along the sequence")
     option(a, "time_warp", "std of the local speed of a smooth resampling of time")
+    option(a, "forecast_gain", "--series only: std of the log of one gain on a window and its target")
     return p
 
 

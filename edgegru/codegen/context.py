@@ -27,6 +27,7 @@ from edgegru.codegen.layout import (
     lane_tiles,
     low_byte_sums,
     padded_rows,
+    quad_tiles,
     sigmoid_pairs,
     sigmoid_words,
     unit_pairs,
@@ -125,6 +126,7 @@ class RowsLayer:
     hidden_macro: str
     state_offset: str  # where its state starts in state->h
     arrays: list[CArray]
+    quad_bodies: list[str]  # each array's initialiser in quad_tiles order (the SDOT kernels' builds)
     padding_bytes: int  # zeros that complete the weights' tiles
     units: str  # the name of its unit constants
     unit_values: list[UnitValues]
@@ -352,12 +354,13 @@ def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -
         ]
         n_offset = str(rz_rows)
     order = f"tiles of {LANE_TILE} rows; in a tile, column pair, row, column"
-    arrays, padding = [], 0
+    arrays, quad_bodies, padding = [], [], 0
     for part, matrices in (("input", [wx]), ("recurrent", recurrent)):
         flat = np.concatenate([lane_tiles(m) for m in matrices])
         gates = "r, z; then n" if len(matrices) > 1 else "r, z, n"
         doc = f"{part} weights of {gates}: {order}"
         arrays.append(CArray.of(f"l{index}_w_{part}", "int8_t", flat, 16, doc, weights=True))
+        quad_bodies.append(format_values(np.concatenate([quad_tiles(m) for m in matrices]), 16))
         padding += flat.size - sum(m.size for m in matrices)
     table = _unit_table(layer, qm.variant)
     fields = unit_fields(qm.variant)
@@ -370,6 +373,7 @@ def _rows_layer(qm: QuantizedModel, index: int, layer: QuantizedLayer, P: str) -
         hidden_macro=hidden_macro,
         state_offset=offset,
         arrays=arrays,
+        quad_bodies=quad_bodies,
         padding_bytes=padding,
         units=f"l{index}_units",
         unit_values=values,

@@ -4,7 +4,9 @@
   of LANE_TILE rows; within a tile, column pair by column pair, each row's two weights side
   by side. A vector of int32 lanes then holds whole rows: one broadcast pair of inputs
   multiplies and adds into every row of the tile at once (pmaddwd, vpdpwssd), so no row
-  needs a horizontal sum (see :func:`lane_tiles`).
+  needs a horizontal sum (see :func:`lane_tiles`). Builds for aarch64 cores with the
+  dot-product extension store the same bytes with each row's four weights side by side
+  instead (see :func:`quad_tiles`); the weights header holds one order or the other.
 * ``interleaved`` (``--target cortex-m``): for microcontrollers. Unit by unit, the rows of
   the gates computed together are interleaved in blocks of 4 columns, so that one
   activation load serves several rows and, on cores with the DSP extension, SXTB16 +
@@ -46,6 +48,30 @@ def lane_tiles(rows: np.ndarray) -> np.ndarray:
     padded[:n_rows, :n_columns] = rows
     tiles = padded.reshape(-1, LANE_TILE, padded.shape[1] // 2, 2)  # tile, row, pair, column
     return tiles.transpose(0, 2, 1, 3).ravel()
+
+
+def quad_tiles(rows: np.ndarray) -> np.ndarray:
+    """(R, K) int8 rows -> the rows layout's order for the SDOT kernels: tile, quad, row, column.
+
+    The same bytes as :func:`lane_tiles`, in the same number and the same tiles, reordered
+    within each tile: for each quad of columns (4q .. 4q + 3) its 128 bytes hold each row's
+    four weights side by side, the 32-bit lane one SDOT multiplies by a quad of activation
+    bytes, so the kernel loads them as they are instead of zipping two pairs at run time.
+    An odd number of pairs leaves a last pair, stored as in :func:`lane_tiles` (row, column)
+    after the quads; the kernel widens it to a quad with zeros. Keeping the length keeps every
+    offset into the array (reset_before's candidate rows) the same in both orders.
+    """
+    n_rows, n_columns = rows.shape
+    pairs = (n_columns + 1) // 2
+    padded = np.zeros((padded_rows(n_rows), 2 * pairs), np.int64)
+    padded[:n_rows, :n_columns] = rows
+    tiles = padded.reshape(-1, LANE_TILE, 2 * pairs)  # tile, row, column
+    whole = 4 * (pairs // 2)  # the columns in whole quads
+    quads = tiles[:, :, :whole].reshape(tiles.shape[0], LANE_TILE, whole // 4, 4).transpose(0, 2, 1, 3)
+    last = tiles[:, :, whole:]  # tile, row, the odd pair's two columns (none for an even number)
+    return np.concatenate(
+        [quads.reshape(tiles.shape[0], -1), last.reshape(tiles.shape[0], -1)], axis=1
+    ).ravel()
 
 
 def low_byte_sums(rows: np.ndarray) -> np.ndarray:

@@ -44,6 +44,9 @@ class Dataset:
     class_names: list[str] | None
     source: str
     channel_names: list[str] | None = None
+    # y[i] is the next sample of the series x[i] is a window of (forecast_windows): one gain
+    # applied to both keeps them a true pair, which training uses (nn/train.py)
+    forecast: bool = False
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float32)
@@ -113,6 +116,7 @@ class Dataset:
             class_names=self.class_names,
             source=self.source,
             channel_names=self.channel_names,
+            forecast=self.forecast,
         )
 
     def split(self, fraction: float, seed: int) -> tuple[Dataset, Dataset]:

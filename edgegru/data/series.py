@@ -111,4 +111,5 @@ def forecast_windows(series: np.ndarray, window: int, source: str = "series") ->
         task="regression",
         class_names=None,
         source=f"{source} window={window}",
+        forecast=True,
     )

@@ -21,7 +21,6 @@ when the code needs the A76's dot-product instructions).
 
 from __future__ import annotations
 
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edgegru.codegen.context import output_size
+from edgegru.core.elf import MACHINE_AARCH64, ElfImage
 from edgegru.core.errors import EdgeGruError
 from edgegru.core.toolchain import STRICT_FLAGS
 from edgegru.engine.build import SHARED_FLAGS, compile_sources, engine_sources, toolchain_for
@@ -67,7 +67,6 @@ _DATA, _STACK, _STOP = 0x7000_0000, 0x7100_0000, 0x7200_0000  # outside the imag
 _PAGE = 0x1000
 _STACK_BYTES = 1 << 16  # the step's locals (its int16 copies of layer inputs), with room to spare
 _MAX_INSTRUCTIONS = 10_000_000  # per call: far above any model's step
-_PT_LOAD = 1
 
 
 @dataclass(frozen=True)
@@ -179,29 +178,11 @@ def _build_image(qm: QuantizedModel, directory: Path, cc: str, machine_flags: tu
 
 def _read_elf(path: Path) -> tuple[list[tuple[int, bytes]], dict[str, int], dict[str, int]]:
     """The loadable segments (address, bytes with .bss zeros), and the addresses and sizes of
-    FUNCTIONS and LIBRARY_FUNCTIONS, of a 64-bit little-endian ELF image."""
-    data = path.read_bytes()
-    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
-    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
-    segments = []
-    for i in range(phnum):
-        p_type, _, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from(
-            "<IIQQQQQQ", data, phoff + i * phentsize
-        )
-        if p_type == _PT_LOAD:
-            segments.append((vaddr, data[offset : offset + filesz] + bytes(memsz - filesz)))
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    symbols, sizes = {}, {}
-    for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
-        if sh_type != 2:  # SHT_SYMTAB
-            continue
-        strings = sections[link][4]
-        for k in range(size // entsize):
-            name_at, _, _, _, value, size_of = struct.unpack_from("<IBBHQQ", data, offset + k * entsize)
-            name = data[strings + name_at : data.index(b"\0", strings + name_at)].decode()
-            if name in FUNCTIONS + LIBRARY_FUNCTIONS:
-                symbols[name], sizes[name] = value, size_of
-    missing = [name for name in FUNCTIONS if name not in symbols]
+    FUNCTIONS and LIBRARY_FUNCTIONS, of the engine's 64-bit image."""
+    image = ElfImage.read(path, 64, MACHINE_AARCH64, "the engine image")
+    segments = [(seg.run_address, seg.in_memory()) for seg in image.segments]
+    found = {name: image.symbols[name] for name in FUNCTIONS + LIBRARY_FUNCTIONS if name in image.symbols}
+    missing = [name for name in FUNCTIONS if name not in found]
     if missing:
         raise EdgeGruError(f"{path}: the engine image lacks {', '.join(missing)}")
-    return segments, symbols, sizes
+    return segments, {n: s.address for n, s in found.items()}, {n: s.size for n, s in found.items()}

@@ -111,10 +111,13 @@ class _Task:
             std = y.std(axis=0)
             self.target_std = np.where(std > 1e-8, std, 1.0)
 
-    def targets(self, ds: Dataset) -> torch.Tensor:
+    def targets(self, ds: Dataset, gain: np.ndarray | None = None) -> torch.Tensor:
+        """The loss's targets; a regression's scaled by its training spread, each case's first
+        multiplied by ``gain`` (a forecast's augmentation)."""
         if self.classification:
             return torch.as_tensor(ds.y, dtype=torch.long)
-        return torch.as_tensor((ds.y - self.target_mean) / self.target_std, dtype=torch.float32)
+        y = ds.y if gain is None else ds.y * gain[:, None]
+        return torch.as_tensor((y - self.target_mean) / self.target_std, dtype=torch.float32)
 
     def metric_name(self) -> str:
         return "accuracy" if self.classification else "rmse"
@@ -158,6 +161,32 @@ def train_epoch(
         optimiser.step()
         total += float(loss.detach()) * len(idx)
     return total
+
+
+def _epoch_data(
+    ds: Dataset,
+    task: _Task,
+    augmentation: Augmentation,
+    forecast_gain: float,
+    stats: tuple[np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch's inputs and targets: a new version of every case.
+
+    A class survives noise, a gain or a slower stroke, so classification gets the
+    augmentation. A forecast's target is the next sample of the very series being
+    distorted, so it only gets what keeps the pair true: one gain on the window and its
+    target, log-normal with std ``forecast_gain``, which shows the network amplitudes the
+    training years lack (a sunspot cycle higher than any before). Other regression data are
+    left alone.
+    """
+    if task.classification and augmentation.active:
+        x = augmentation.apply(ds.x, ds.lengths, *stats, rng)
+        return torch.as_tensor(x), task.targets(ds)
+    if ds.forecast and forecast_gain > 0:
+        gain = np.exp(rng.normal(0.0, forecast_gain, ds.n))
+        return torch.as_tensor((ds.x * gain[:, None, None]).astype(np.float32)), task.targets(ds, gain)
+    return torch.as_tensor(ds.x), task.targets(ds)
 
 
 def _evaluate(net: TorchGRU, task: _Task, ds: Dataset) -> tuple[float, float]:
@@ -204,12 +233,9 @@ def _fit(
     if config.chrono:
         chrono_init(net, int(ds.lengths.max()), generator)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    # A class survives noise, a gain or a slower stroke; a forecast's target does not (it is
-    # the next sample of the very series being distorted), so regression is not augmented.
     augmentation = Augmentation(config.jitter, config.scale, config.magnitude_warp, config.time_warp)
-    augment = task.classification and augmentation.active
     rng = np.random.default_rng(config.seed)
-    len_all, y_all = torch.as_tensor(ds.lengths), task.targets(ds)
+    len_all = torch.as_tensor(ds.lengths)
     best_loss, best_state, best_epoch, stale = float("inf"), None, epochs, 0
     stop_reason = STOP_MAX_EPOCHS
     history: list[dict[str, float]] = []
@@ -223,14 +249,13 @@ def _fit(
         # that the refit retraces the run that chose its epoch count
         for group in optimiser.param_groups:
             group["lr"] = config.lr * lr_factor(config.schedule, epoch, config.epochs, config.warmup)
-        x = augmentation.apply(ds.x, ds.lengths, mean, std, rng) if augment else ds.x
-        x_all = torch.as_tensor(x)
+        x_all, y_all = _epoch_data(ds, task, augmentation, config.forecast_gain, (mean, std), rng)
         total = train_epoch(
             net,
             optimiser,
             Batches(ds.n, config.batch_size, generator),
             config.clip,
-            lambda idx, x=x_all: task.loss(net(x[idx], len_all[idx]), y_all[idx]),  # this epoch's x
+            lambda idx, x=x_all, y=y_all: task.loss(net(x[idx], len_all[idx]), y[idx]),  # this epoch's
         )
         row = {"epoch": epoch + 1, "loss": total / ds.n}
         stopping = False

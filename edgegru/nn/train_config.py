@@ -42,6 +42,7 @@ class TrainConfig:
     scale: float = 0.1
     magnitude_warp: float = 0.1
     time_warp: float = 0.1
+    forecast_gain: float = 0.4  # std of the log of one gain on a forecast window and its target
     chrono: bool = True  # update-gate biases for memories up to the longest sequence (nn/chrono.py)
     frame: int = 0  # samples per GRU step (data/frames.py); 0: chosen from the longest sequence
 
@@ -69,7 +70,15 @@ class TrainConfig:
             )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise EdgeGruError(f"--lr {self.lr}: expected a finite number > 0")
-        for name in ("clip", "weight_decay", "jitter", "scale", "magnitude_warp", "time_warp"):
+        for name in (
+            "clip",
+            "weight_decay",
+            "jitter",
+            "scale",
+            "magnitude_warp",
+            "time_warp",
+            "forecast_gain",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise EdgeGruError(f"--{name.replace('_', '-')} {value}: expected a finite number >= 0")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgegru.codegen.layout import LANE_TILE, lane_tiles, low_byte_sums, padded_rows
+from edgegru.codegen.layout import LANE_TILE, lane_tiles, low_byte_sums, padded_rows, quad_tiles
 from edgegru.codegen.render import render
 from edgegru.core.toolchain import STRICT_FLAGS
 from edgegru.quant.synthetic import random_qmodel
@@ -213,18 +213,46 @@ def test_lane_tiles_hold_each_row_in_its_lane(n_rows, k):
     assert np.array_equal(acc[:n_rows], rows.astype(np.int64) @ a)
 
 
+@pytest.mark.parametrize(("n_rows", "k"), [(1, 1), (31, 7), (32, 32), (33, 6), (96, 13), (290, 64)])
+def test_quad_tiles_hold_each_row_in_its_lane(n_rows, k):
+    """Weight (i, c) sits where the SDOT kernel reads it: tile i // 32, then quad c // 4 (16
+    bytes per 4 rows, each row's four weights side by side), or, for the last pair of an odd
+    number of pairs, after the quads as lane_tiles holds a pair; the same bytes as lane_tiles."""
+    rng = np.random.default_rng(n_rows + k)
+    rows = rng.integers(-128, 128, (n_rows, k)).astype(np.int8)
+    flat = quad_tiles(rows)
+    pairs = (k + 1) // 2
+    whole = 4 * (pairs // 2)  # columns in whole quads
+    assert flat.size == lane_tiles(rows).size
+    assert np.array_equal(np.sort(flat), np.sort(lane_tiles(rows)))
+    i, c = np.meshgrid(np.arange(n_rows), np.arange(k), indexing="ij")
+    tile = (i // LANE_TILE) * (2 * LANE_TILE * pairs)
+    in_quad = (c // 4) * 4 * LANE_TILE + (i % LANE_TILE) * 4 + c % 4
+    in_pair = whole * LANE_TILE + (i % LANE_TILE) * 2 + c % 2
+    at = tile + np.where(c < whole, in_quad, in_pair)
+    assert np.array_equal(flat[at], rows.astype(np.int64))
+    padding = np.ones(flat.size, bool)
+    padding[at.ravel()] = False
+    assert not flat[padding].any()
+
+
 @pytest.mark.parametrize(("n_rows", "k"), [(1, 1), (31, 7), (33, 6), (96, 13), (290, 64)])
 def test_sdot_byte_split_gives_each_rows_sum(n_rows, k):
-    """The SDOT kernels' arithmetic on lane_tiles: quads of columns from pairs of pairs (a zero
-    pair after an odd number of pairs), high and low bytes of the activations, int8 by int8,
-    and low_byte_sums, give the exact sums, at the int16 extremes too."""
+    """The SDOT kernels' arithmetic on quad_tiles: whole quads loaded as they are, the last pair
+    of an odd number of pairs widened to a quad with zeros, high and low bytes of the
+    activations, int8 by int8, and low_byte_sums, give the exact sums, at the int16 extremes
+    too."""
     rng = np.random.default_rng(n_rows + k)
     rows = rng.integers(-128, 128, (n_rows, k)).astype(np.int8)
     pairs = (k + 1) // 2
-    tiles = lane_tiles(rows).reshape(-1, pairs, LANE_TILE, 2)
-    tiles = np.concatenate([tiles, np.zeros_like(tiles[:, : pairs % 2])], axis=1)  # the zero pair
-    quads = tiles.reshape(tiles.shape[0], -1, 2, LANE_TILE, 2).transpose(0, 1, 3, 2, 4)  # tile, quad, row, 4
-    quads = quads.reshape(*quads.shape[:3], 4)
+    tiles = quad_tiles(rows).reshape(-1, 2 * pairs * LANE_TILE)
+    quads = tiles[:, : pairs // 2 * 4 * LANE_TILE].reshape(
+        tiles.shape[0], -1, LANE_TILE, 4
+    )  # tile, quad, row, 4
+    last = tiles[:, pairs // 2 * 4 * LANE_TILE :].reshape(
+        tiles.shape[0], -1, LANE_TILE, 2
+    )  # the odd pair, if any
+    quads = np.concatenate([quads, np.concatenate([last, np.zeros_like(last)], axis=3)], axis=1)
     a = np.concatenate([[-32768, 32767, -1, 0, 255, -256], rng.integers(-32768, 32768, k)])[:k]
     a_quads = np.zeros(4 * quads.shape[1], np.int64)
     a_quads[:k] = a

@@ -148,3 +148,20 @@ def test_sunspots_beat_persistence(shared):
     assert rmse < persistence
     qm = quantize(model, calibrate(model, tr.x, tr.lengths, "percentile", 99.9))
     assert evaluate(qm, te) < persistence
+
+
+def test_forecast_gain_augments_forecast_windows_only():
+    """One gain on a window and its target is a true pair only for a forecast (the target is
+    the series' next sample): it changes training there, and nothing elsewhere."""
+    import dataclasses
+
+    series = 60 + 50 * np.sin(np.arange(300) / 7.0)
+    ds = forecast_windows(series, 12)
+    assert ds.forecast and ds.subset([0, 1]).forecast
+    settings = {"hidden": 4, "epochs": 3, "seed": 0}
+    without = train(ds, TrainConfig(**settings, forecast_gain=0.0), progress=False).model
+    augmented = train(ds, TrainConfig(**settings), progress=False).model
+    assert not np.array_equal(without.layers[0].w_x, augmented.layers[0].w_x)
+    unmarked = dataclasses.replace(ds, forecast=False)  # the same windows, not said to be a forecast
+    plain = train(unmarked, TrainConfig(**settings), progress=False).model
+    np.testing.assert_array_equal(plain.layers[0].w_x, without.layers[0].w_x)

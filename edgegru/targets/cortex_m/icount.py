@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgegru.core.elf import MACHINE_ARM, ElfImage
 from edgegru.core.errors import EdgeGruError
 from edgegru.targets.cortex_m.cores import Core, as_core
 
@@ -44,79 +44,6 @@ _SYS_EXIT_EXTENDED = 0x20
 _SYS_EXIT = 0x18
 _ADP_STOPPED_APPLICATION_EXIT = 0x20026
 _SEMIHOSTING_BKPT = 0xBEAB
-
-
-@dataclass(frozen=True)
-class _Segment:
-    load_address: int
-    """Where the bytes sit in the image (p_paddr: .data's copy in flash)."""
-    run_address: int
-    """Where the program sees them (p_vaddr: .data in RAM)."""
-    data: bytes
-
-
-@dataclass(frozen=True)
-class _Symbol:
-    address: int
-    size: int
-
-
-@dataclass(frozen=True)
-class ElfImage:
-    """The loadable segments and symbols of a 32-bit little-endian Arm ELF file."""
-
-    segments: tuple[_Segment, ...]
-    symbols: dict[str, _Symbol]
-
-    @classmethod
-    def read(cls, path: Path) -> ElfImage:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise EdgeGruError(f"{path}: cannot read the firmware ({error.strerror})") from None
-        try:
-            return cls._parse(data, path)
-        except (struct.error, ValueError, IndexError):
-            raise EdgeGruError(f"{path}: truncated or corrupt ELF file") from None
-
-    @classmethod
-    def _parse(cls, data: bytes, path: Path) -> ElfImage:
-        if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:
-            raise EdgeGruError(f"{path}: not a 32-bit little-endian ELF file")
-        (machine,) = struct.unpack_from("<H", data, 18)
-        if machine != 40:
-            raise EdgeGruError(f"{path}: ELF machine {machine}, expected 40 (Arm)")
-        phoff, shoff = struct.unpack_from("<II", data, 28)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 42)
-        segments = []
-        for i in range(phnum):
-            p_type, offset, vaddr, paddr, filesz = struct.unpack_from("<5I", data, phoff + i * phentsize)
-            if p_type == 1:  # PT_LOAD
-                segments.append(_Segment(paddr, vaddr, data[offset : offset + filesz]))
-        sections = [struct.unpack_from("<10I", data, shoff + i * shentsize) for i in range(shnum)]
-        symbols: dict[str, _Symbol] = {}
-        for _name, sh_type, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
-            if sh_type != 2:  # SHT_SYMTAB
-                continue
-            strtab_offset = sections[link][4]
-            for pos in range(offset, offset + size, entsize):
-                st_name, value, st_size = struct.unpack_from("<III", data, pos)
-                end = data.index(b"\0", strtab_offset + st_name)
-                name = data[strtab_offset + st_name : end].decode()
-                if name:
-                    symbols[name] = _Symbol(value, st_size)
-        return cls(tuple(segments), symbols)
-
-    def load_address_of(self, address: int) -> int:
-        """Where the initial value of the byte the program sees at ``address`` is stored."""
-        for seg in self.segments:
-            if seg.run_address <= address < seg.run_address + len(seg.data):
-                return seg.load_address + (address - seg.run_address)
-        raise EdgeGruError(
-            f"address {address:#x} has no initial value in the ELF image: a zero-initialised "
-            "variable (.bss) is cleared at reset; give it a non-zero initialiser or put it "
-            'in .data (__attribute__((section(".data"))))'
-        )
 
 
 def _thumb_instruction_offsets(code: bytes) -> list[int]:
@@ -185,7 +112,7 @@ def boot(core: Core | str, elf: Path, patches: Mapping[str, bytes] | None = None
     """
     core = require_countable(core)
     uc_module, arm = _import_unicorn()
-    image = ElfImage.read(elf)
+    image = ElfImage.read(elf, 32, MACHINE_ARM, "the firmware")
     uc = uc_module.Uc(uc_module.UC_ARCH_ARM, uc_module.UC_MODE_THUMB | uc_module.UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(getattr(arm, f"UC_CPU_ARM_{core.unicorn_cpu}"))
     regions = [(core.flash.origin, core.flash.length), (core.ram.origin, core.ram.length)]
