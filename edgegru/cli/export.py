@@ -17,6 +17,7 @@ from edgegru.cli.common import (
     seed_value,
 )
 from edgegru.core.errors import EdgeGruError, quote
+from edgegru.search.budgets import parse_bytes
 
 if TYPE_CHECKING:
     from edgegru.codegen.arduino import Recording
@@ -78,12 +79,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--flash-budget",
-        type=int,
-        metavar="BYTES",
-        help="cortex-m: refuse a model needing more flash",
+        type=parse_bytes,
+        metavar="SIZE",
+        help="cortex-m: refuse a model needing more flash (bytes, or e.g. 16K as edgegru search takes)",
     )
     p.add_argument(
-        "--ram-budget", type=int, metavar="BYTES", help="cortex-m: refuse a model needing more RAM"
+        "--ram-budget",
+        type=parse_bytes,
+        metavar="SIZE",
+        help="cortex-m: refuse a model needing more RAM, e.g. 2K",
     )
     add_data_args(p, "TFLite int8 calibration, or the arduino example's recorded sequence", required=False)
     p.add_argument("--seed", type=seed_value, default=0, help=argparse.SUPPRESS)

@@ -116,15 +116,15 @@ def plot_front(
     trials: Sequence[FrozenTrial], chosen: FrozenTrial | None, budgets: Budgets, path: Path
 ) -> None:
     """Score against flash and against instructions: every measured trial, the front joined,
-    the chosen one ringed, the budgets drawn as lines. Needs matplotlib (extra ``report``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    the chosen one ringed, the budgets drawn as lines. Needs matplotlib (extra ``report``),
+    used through a Figure of its own, as the report's plots are: no pyplot, so no global
+    figure state and no backend to choose in a library."""
+    from matplotlib.figure import Figure
 
     measured = [t for t in trials if "val_score" in t.user_attrs]
     front = pareto_front(trials)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, key, label, limit in (
         (axes[0], "flash", "flash (bytes, arm-none-eabi-gcc -Os)", budgets.flash),
         (axes[1], "instructions", "instructions per step (unicorn)", budgets.instructions),
@@ -163,9 +163,7 @@ def plot_front(
     axes[0].set_ylabel(f"validation {metric} (int8)")
     axes[1].legend(fontsize="small")
     fig.suptitle(f"edgegru search on {budgets.cpu}: {len(measured)} measured trials")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:

@@ -347,3 +347,14 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     proc.stdout.close()  # gone before Python has even started: its first write fails
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
+
+
+def test_export_budgets_take_sizes_as_search_does():
+    """`export --flash-budget 16K` means what `search --flash 16K` means; a bad size is one line."""
+    from edgegru.cli.main import parse_args
+
+    command = ["export", "q.egru", "--target", "cortex-m", "-o", "c"]
+    args = parse_args([*command, "--flash-budget", "16K", "--ram-budget", "2048"])
+    assert (args.flash_budget, args.ram_budget) == (16384, 2048)
+    with pytest.raises(SystemExit):
+        parse_args([*command, "--flash-budget", "lots"])
