@@ -29,6 +29,11 @@ make_qmodel = partial(random_qmodel, scale=2.0)
 # units, all training cases used for training, early stopping on the training loss. Every
 # recipe setting is spelled out, so that a change of the training defaults (a stage of its
 # own, measured by scripts/accuracy.py) does not change the model these tests examine.
+# A search small enough for a test: one variant and state width, so that flash grows with the
+# hidden size alone (tests/search).
+SEARCH_DATA = ["--builtin", "gestures", "--samples", "60"]
+SEARCH_SPACE = ["--hidden", "4:8", "--layers", "1", "--variants", "reset_after", "--state-bits", "16"]
+
 UEA_CONFIG = {
     "hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fraction": 0.0, "seed": 0,
     "patience": 20, "refit": False, "schedule": "constant", "warmup": 0, "weight_decay": 0.0,

@@ -255,7 +255,7 @@ def _fit(
             optimiser,
             Batches(ds.n, config.batch_size, generator),
             config.clip,
-            lambda idx, x=x_all, y=y_all: task.loss(net(x[idx], len_all[idx]), y[idx]),  # this epoch's
+            lambda idx, x=x_all, y=y_all: task.loss(net(x[idx], len_all[idx]), y[idx]),  # bound now
         )
         row = {"epoch": epoch + 1, "loss": total / ds.n}
         stopping = False

@@ -24,6 +24,7 @@ import numpy as np
 from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
 from edgegru.search.budgets import Budgets, Figures
 from edgegru.search.space import Candidate
+from edgegru.targets.cortex_m.footprint import Sizes
 
 if TYPE_CHECKING:
     from edgegru.data import Dataset
@@ -33,7 +34,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Measurement:
+class TrialSizes(Sizes):
+    """A trial's footprint sizes, the base of both outcomes, which record them alike."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (Optuna user attributes), flash and RAM spelled out for the tables."""
+        return {**asdict(self), "flash": self.flash, "ram": self.ram}
+
+
+@dataclass(frozen=True)
+class Measurement(TrialSizes):
     """What a trial measured: its scores and its figures on the core. JSON-ready (Optuna
     user attributes) and small enough to come back from a Ray task."""
 
@@ -41,12 +51,6 @@ class Measurement:
     val_score: float  # int8 model on the validation split: the objective
     val_loss: float  # the float model's, from training: breaks ties between equal scores
     test_score: float | None  # int8 model on the test set, shown but never used to choose
-    flash: int
-    ram: int
-    code: int
-    constants: int
-    state: int
-    stack: int
     instructions: float
     latency_us: float | None  # an ESTIMATE: see edgegru.search.budgets
     epochs_run: int
@@ -58,12 +62,9 @@ class Measurement:
     def figures(self) -> Figures:
         return Figures(self.flash, self.ram, self.instructions, self.latency_us)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class OverBudget:
+class OverBudget(TrialSizes):
     """A candidate whose shape alone is over the flash or RAM budget, so it was not trained.
 
     Flash and RAM are those of the C generated for its exact shape, variant and state width
@@ -72,20 +73,11 @@ class OverBudget:
     trials). Instructions are not counted for it.
     """
 
-    flash: int
-    ram: int
-    code: int
-    constants: int
-    state: int
-    stack: int
     worker: str
 
     @property
     def figures(self) -> Figures:
         return Figures(self.flash, self.ram, None, None)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -121,12 +113,7 @@ def train_and_measure(
         val_score=evaluate(qm, validation),
         val_loss=float(result.metrics["val_loss"]),
         test_score=None if test_ds is None else evaluate(qm, test_ds),
-        flash=footprint.flash,
-        ram=footprint.ram,
-        code=footprint.code,
-        constants=footprint.constants,
-        state=footprint.state,
-        stack=footprint.stack,
+        **footprint.sizes(),
         instructions=count.per_step,
         latency_us=budgets.latency_estimate_us(count.per_step),
         epochs_run=int(result.metrics["epochs_run"]),
@@ -178,7 +165,7 @@ def measure_candidate(
     is over the flash or RAM budget, those figures without training it."""
     fp = shape_footprint(train_ds, candidate, budgets.cpu)
     if any(over > 0 for over in budgets.excess(Figures(fp.flash, fp.ram, None, None)).values()):
-        return OverBudget(fp.flash, fp.ram, fp.code, fp.constants, fp.state, fp.stack, _worker())
+        return OverBudget(**fp.sizes(), worker=_worker())
     return train_and_measure(train_ds, test_ds, candidate, budgets).measurement
 
 

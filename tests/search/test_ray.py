@@ -19,6 +19,7 @@ import unicorn  # noqa: F401  # the search counts instructions with it (the 'ben
 
 from edgegru.cli.main import main
 from edgegru.search.storage import STUDY_NAME
+from tests.helpers import SEARCH_DATA, SEARCH_SPACE
 
 
 def _free_port() -> int:
@@ -79,18 +80,8 @@ def test_trials_run_as_ray_tasks_and_land_in_the_study(ray_head: str, tmp_path: 
     storage = tmp_path / "ray.db"
     argv = [
         "search",
-        "--builtin",
-        "gestures",
-        "--samples",
-        "60",
-        "--hidden",
-        "4:8",
-        "--layers",
-        "1",
-        "--variants",
-        "reset_after",
-        "--state-bits",
-        "16",
+        *SEARCH_DATA,
+        *SEARCH_SPACE,
         "--epochs",
         "1",
         "--trials",

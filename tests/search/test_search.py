@@ -23,21 +23,10 @@ from edgegru.search.space import Candidate
 from edgegru.search.storage import STUDY_NAME
 from edgegru.search.trial import shape_footprint, shape_model, train_and_measure
 from edgegru.targets.cortex_m.footprint import measure_footprint
+from tests.helpers import SEARCH_DATA, SEARCH_SPACE
 
-DATA = ["--builtin", "gestures", "--samples", "60"]
-# One variant and state width: flash then grows with the hidden size alone.
-SPACE = [
-    "--hidden",
-    "4:8",
-    "--layers",
-    "1",
-    "--variants",
-    "reset_after",
-    "--state-bits",
-    "16",
-    "--epochs",
-    "1:2",
-]
+DATA = SEARCH_DATA
+SPACE = [*SEARCH_SPACE, "--epochs", "1:2"]
 CPU = "cortex-m4"
 
 

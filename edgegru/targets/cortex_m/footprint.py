@@ -25,18 +25,14 @@ SLACK_FLASH = 2048
 SLACK_STACK = 512
 
 
-@dataclass
-class Footprint:
-    """Bytes of flash and RAM one model costs on a core."""
+@dataclass(frozen=True)
+class Sizes:
+    """The four sizes a model's C costs on a core; flash and RAM follow from them."""
 
-    cpu: str
-    opt: str
     code: int  # machine code of the model's functions
     constants: int  # weights, biases, multipliers, tables (.rodata)
     state: int  # sizeof(<prefix>_state_t), owned by the caller
     stack: int  # worst-case stack of <prefix>_step, scratch buffers included
-    weight_bytes: int
-    const_bytes: int
 
     @property
     def flash(self) -> int:
@@ -45,6 +41,20 @@ class Footprint:
     @property
     def ram(self) -> int:
         return self.state + self.stack
+
+    def sizes(self) -> dict[str, int]:
+        """The four sizes alone, to build another record of them (a search trial's)."""
+        return {"code": self.code, "constants": self.constants, "state": self.state, "stack": self.stack}
+
+
+@dataclass(frozen=True)
+class Footprint(Sizes):
+    """Bytes of flash and RAM one model costs on a core, and how they were measured."""
+
+    cpu: str
+    opt: str
+    weight_bytes: int
+    const_bytes: int
 
     def as_dict(self) -> dict[str, int | str]:
         return {
@@ -140,7 +150,16 @@ def measure_sources(
         code, constants = _code_and_constants(obj)
         state = _read_const_u32(state_obj, "edgegru_state_size")
         stack = _worst_stack((d / f"{prefix}.ci").read_text(), f"{prefix}_step")
-    return Footprint(cpu, opt, code, constants, state, stack, rendered.weight_bytes, rendered.const_bytes)
+    return Footprint(
+        code=code,
+        constants=constants,
+        state=state,
+        stack=stack,
+        cpu=cpu,
+        opt=opt,
+        weight_bytes=rendered.weight_bytes,
+        const_bytes=rendered.const_bytes,
+    )
 
 
 def _code_and_constants(obj: Path) -> tuple[int, int]:
