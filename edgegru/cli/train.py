@@ -88,6 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     option(a, "scale", "std of a random gain per sequence and channel")
     option(a, "magnitude_warp", "std of a gain drifting along the sequence")
     option(a, "time_warp", "std of the local speed of a smooth resampling of time")
+    option(a, "crop", "largest share of a sequence cut off its ends, the rest stretched to its length")
     option(a, "forecast_gain", "--series only: std of the log of one gain on a window and its target")
     return p
 

@@ -49,8 +49,8 @@ VARIANT_DOC = {
 KERNEL_DOC = {
     "interleaved": "interleaved rows: SXTB16 + SMLAD/SMLALD with the Arm DSP extension, portable C elsewhere;"
     " with GCC the block loops are inline assembly (EDGEGRU_NO_ASM: C loops, same integers)",
-    "rows": "tiles of 32 rows, a vector lane per row: AVX-512, AVX2 or NEON intrinsics by target macros,"
-    " else portable C",
+    "rows": "tiles of 32 rows, a vector lane per row: AVX-512, AVX2, NEON SDOT (the dot-product"
+    " extension) or NEON intrinsics by target macros, else portable C",
 }
 
 

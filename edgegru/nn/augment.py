@@ -3,8 +3,9 @@
 The UEA/UCR training sets hold 36-200 cases; a GRU of a few thousand weights memorises
 them within tens of epochs. Showing it a slightly different version of every case on
 every epoch (noise, a different gain per channel, a slowly varying gain, a slightly
-faster or slower stroke) is the cheapest regulariser there is, and it costs nothing on
-the device: the deployed model is the same network, only trained on more varied data.
+faster or slower stroke, a little less of its start and end) is the cheapest regulariser
+there is, and it costs nothing on the device: the deployed model is the same network,
+only trained on more varied data.
 
 Every transform works in normalised units (each channel divided by its training std),
 so one strength suits accelerometers and leaf outlines alike, and keeps the dataset's
@@ -27,17 +28,21 @@ class Augmentation:
     ``jitter``: std of Gaussian noise added to each valid sample; ``scale``: std of one
     random gain per sequence and channel (around 1); ``magnitude_warp``: std of a gain that
     drifts smoothly along the sequence (four knots); ``time_warp``: std of the local speed
-    of a smooth resampling of time, which keeps a sequence's first and last samples.
+    of a smooth resampling of time, which keeps a sequence's first and last samples;
+    ``crop``: the largest share of a sequence cut off its two ends together, the window
+    left stretched back to the full length (window slicing, Le Guennec et al. 2016), so
+    that a class is not learnt from where in the sequence a feature happens to sit.
     """
 
     jitter: float = 0.0
     scale: float = 0.0
     magnitude_warp: float = 0.0
     time_warp: float = 0.0
+    crop: float = 0.0
 
     @property
     def active(self) -> bool:
-        return any(v > 0 for v in (self.jitter, self.scale, self.magnitude_warp, self.time_warp))
+        return any(v > 0 for v in (self.jitter, self.scale, self.magnitude_warp, self.time_warp, self.crop))
 
     def apply(
         self,
@@ -53,8 +58,8 @@ class Augmentation:
         valid = valid_mask(lengths, steps)
         # Random numbers are drawn per valid sample, never per padded step, so that the
         # same data padded to a longer T_max are augmented (and trained) identically.
-        if self.time_warp > 0:
-            z = _time_warp(z, lengths, self.time_warp, rng)
+        if self.time_warp > 0 or self.crop > 0:
+            z = _resample_time(z, lengths, self.time_warp, self.crop, rng)
         if self.magnitude_warp > 0:
             z = z * _smooth_curves(lengths, steps, dims, self.magnitude_warp, rng)
         if self.scale > 0:
@@ -82,11 +87,15 @@ def _smooth_curves(
     return curves
 
 
-def _time_warp(z: np.ndarray, lengths: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Each sequence read at smoothly uneven times over its own length (linear interpolation).
+def _resample_time(
+    z: np.ndarray, lengths: np.ndarray, warp: float, crop: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Each sequence read at smoothly uneven times (linear interpolation), over a window of it.
 
-    The speed curve is kept positive, so time never runs backwards, and rescaled so that
-    the first and the last valid sample stay where they are.
+    The speed curve (std ``warp``) is kept positive, so time never runs backwards. The times
+    span a window of ``1 - crop·u`` of the sequence (``u`` uniform in 0..1) placed at random,
+    stretched to the sequence's own length; without a crop the window is the whole sequence,
+    so the first and the last valid sample stay where they are.
     """
     out = np.zeros_like(z)
     for i, length in enumerate(lengths):
@@ -97,10 +106,14 @@ def _time_warp(z: np.ndarray, lengths: np.ndarray, sigma: float, rng: np.random.
         speed = np.interp(
             np.arange(length - 1),
             np.linspace(0, length - 2, _KNOTS),
-            np.clip(1.0 + sigma * rng.standard_normal(_KNOTS), 0.1, None),
+            np.clip(1.0 + warp * rng.standard_normal(_KNOTS), 0.1, None),
         )
         where = np.concatenate([[0.0], np.cumsum(speed)])
-        where *= (length - 1) / where[-1]
+        span, start = length - 1, 0.0
+        if crop > 0:
+            span *= 1.0 - crop * rng.uniform()
+            start = rng.uniform() * (length - 1 - span)
+        where = start + where * (span / where[-1])
         for d in range(z.shape[2]):
             out[i, :length, d] = np.interp(where, np.arange(length), z[i, :length, d])
     return out

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from edgegru.core.errors import EdgeGruError
 from edgegru.data import Dataset
 from edgegru.data.dataset import valid_mask
-from edgegru.data.frames import auto_frame, frame_dataset
+from edgegru.data.frames import auto_frame, frame_arrays, frame_dataset
 from edgegru.data.limits import MAX_LABEL_CHARS
 from edgegru.nn.augment import Augmentation
 from edgegru.nn.chrono import chrono_init
@@ -129,6 +129,21 @@ class _Task:
         return float(np.sqrt(np.mean((pred - ds.y) ** 2)))
 
 
+@dataclass(frozen=True)
+class _Cases:
+    """Training cases twice: as samples, which augmentation distorts (a gain or a slower
+    stroke is a property of the signal, not of the K·D values of a frame, whose K copies of
+    a channel would otherwise get K different gains), and as frames, which the network takes."""
+
+    samples: Dataset
+    framed: Dataset
+    frame: int
+
+    @classmethod
+    def of(cls, samples: Dataset, frame: int) -> _Cases:
+        return cls(samples, frame_dataset(samples, frame), frame)
+
+
 @dataclass
 class Batches:
     """How an epoch visits ``n`` cases: shuffled by ``generator``, ``size`` at a time."""
@@ -164,7 +179,7 @@ def train_epoch(
 
 
 def _epoch_data(
-    ds: Dataset,
+    cases: _Cases,
     task: _Task,
     augmentation: Augmentation,
     forecast_gain: float,
@@ -178,11 +193,14 @@ def _epoch_data(
     distorted, so it only gets what keeps the pair true: one gain on the window and its
     target, log-normal with std ``forecast_gain``, which shows the network amplitudes the
     training years lack (a sunspot cycle higher than any before). Other regression data are
-    left alone.
+    left alone. ``stats`` are the samples' channel means and stds: the augmentation works on
+    samples, which are then framed.
     """
+    ds = cases.framed
     if task.classification and augmentation.active:
-        x = augmentation.apply(ds.x, ds.lengths, *stats, rng)
-        return torch.as_tensor(x), task.targets(ds)
+        samples = cases.samples
+        x = augmentation.apply(samples.x, samples.lengths, *stats, rng)
+        return torch.as_tensor(frame_arrays(x, samples.lengths, cases.frame)[0]), task.targets(ds)
     if ds.forecast and forecast_gain > 0:
         gain = np.exp(rng.normal(0.0, forecast_gain, ds.n))
         return torch.as_tensor((ds.x * gain[:, None, None]).astype(np.float32)), task.targets(ds, gain)
@@ -209,21 +227,22 @@ class _Run:
 
 
 def _fit(
-    ds: Dataset,
+    cases: _Cases,
     watched: Dataset | None,
     config: TrainConfig,
     epochs: int,
     label: str,
     progress: bool,
 ) -> _Run:
-    """Train a fresh network on ``ds`` for up to ``epochs`` epochs.
+    """Train a fresh network on ``cases`` for up to ``epochs`` epochs.
 
-    With ``watched`` (the validation set, or ``ds`` itself without one) the loop stops
+    With ``watched`` (the framed validation set, or ``cases.framed`` itself without one) the loop stops
     after ``patience`` epochs without a better loss there and restores the best epoch;
     without it (a refit) it runs all ``epochs`` and keeps the last weights. The history
-    names the watched set's figures ``val_*``, or ``fit_*`` when it is ``ds`` (the training
-    cases without augmentation), so that no log calls the training data validation.
+    names the watched set's figures ``val_*``, or ``fit_*`` when it is the training cases
+    (without augmentation), so that no log calls the training data validation.
     """
+    ds = cases.framed
     side = "fit" if watched is ds else "val"
     seed_everything(config.seed)
     task = _Task(ds, config.label_smoothing)
@@ -233,7 +252,10 @@ def _fit(
     if config.chrono:
         chrono_init(net, int(ds.lengths.max()), generator)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    augmentation = Augmentation(config.jitter, config.scale, config.magnitude_warp, config.time_warp)
+    augmentation = Augmentation(
+        config.jitter, config.scale, config.magnitude_warp, config.time_warp, config.crop
+    )
+    sample_stats = channel_stats(cases.samples)  # augmentation's units: a sample's channels
     rng = np.random.default_rng(config.seed)
     len_all = torch.as_tensor(ds.lengths)
     best_loss, best_state, best_epoch, stale = float("inf"), None, epochs, 0
@@ -249,7 +271,7 @@ def _fit(
         # that the refit retraces the run that chose its epoch count
         for group in optimiser.param_groups:
             group["lr"] = config.lr * lr_factor(config.schedule, epoch, config.epochs, config.warmup)
-        x_all, y_all = _epoch_data(ds, task, augmentation, config.forecast_gain, (mean, std), rng)
+        x_all, y_all = _epoch_data(cases, task, augmentation, config.forecast_gain, sample_stats, rng)
         total = train_epoch(
             net,
             optimiser,
@@ -300,18 +322,18 @@ def train(
         raise EdgeGruError(
             f"validation data has {validation.input_size} channels, training data {ds.input_size}"
         )
-    samples = ds
     frame = config.frame or auto_frame(int(ds.lengths.max()), ds.input_size)
-    ds = frame_dataset(ds, frame)
+    everything = _Cases.of(ds, frame)
     if validation is not None:
         validation = frame_dataset(validation, frame)
-    everything = ds
     fraction = config.val_share(ds.task)
     split = validation is None and fraction > 0 and ds.n >= 4
+    cases = everything
     if split:
-        ds, validation = ds.split(fraction, config.seed)
-    watched = validation if validation is not None else ds
-    chosen = _fit(ds, watched, config, config.epochs, "train", progress)
+        kept, held = ds.split(fraction, config.seed)
+        cases, validation = _Cases.of(kept, frame), frame_dataset(held, frame)
+    watched = validation if validation is not None else cases.framed
+    chosen = _fit(cases, watched, config, config.epochs, "train", progress)
     name = chosen.task.metric_name()
     metrics: dict[str, float] = {"epochs_run": float(len(chosen.history))}
     if validation is not None:
@@ -319,7 +341,8 @@ def train(
     final, refit_cases = chosen, 0
     if split and config.refit:
         final = _fit(everything, None, config, chosen.best_epoch, "refit", progress)
-        ds, refit_cases = everything, everything.n
+        cases, refit_cases = everything, everything.samples.n
+    ds = cases.framed
     metrics["train_loss"], metrics[f"train_{name}"] = _evaluate(final.net, final.task, ds)
     seconds = time.perf_counter() - started
     done = {
@@ -343,10 +366,10 @@ def train(
             "max_length": int(ds.lengths.max()),
         },
     }
-    if samples.channel_names is not None:
+    if everything.samples.channel_names is not None:
         # a sample's channels (a frame repeats them); cut as class labels are capped, so that
         # 512 names stay far inside the file's metadata cap
-        meta["channel_names"] = [c[:MAX_LABEL_CHARS] for c in samples.channel_names]
+        meta["channel_names"] = [c[:MAX_LABEL_CHARS] for c in everything.samples.channel_names]
     model = final.net.to_model(
         "classification" if final.task.classification else "regression",
         ds.class_names,

@@ -19,7 +19,7 @@ class TrainConfig:
     """Hyper-parameters; the CLI flags map one to one onto these fields, and take their
     defaults from here (``--batch-size`` for ``batch_size``)."""
 
-    hidden: int = 32
+    hidden: int = 48
     layers: int = 1
     variant: str = "reset_after"
     epochs: int = 400
@@ -42,6 +42,7 @@ class TrainConfig:
     scale: float = 0.1
     magnitude_warp: float = 0.1
     time_warp: float = 0.1
+    crop: float = 0.1  # the largest share of a sequence cut off its ends (nn/augment.py)
     forecast_gain: float = 0.4  # std of the log of one gain on a forecast window and its target
     chrono: bool = True  # update-gate biases for memories up to the longest sequence (nn/chrono.py)
     frame: int = 0  # samples per GRU step (data/frames.py); 0: chosen from the longest sequence
@@ -77,11 +78,14 @@ class TrainConfig:
             "scale",
             "magnitude_warp",
             "time_warp",
+            "crop",
             "forecast_gain",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise EdgeGruError(f"--{name.replace('_', '-')} {value}: expected a finite number >= 0")
+        if self.crop >= 1.0:
+            raise EdgeGruError(f"--crop {self.crop}: expected 0 <= c < 1 (a share of the sequence)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise EdgeGruError(f"--label-smoothing {self.label_smoothing}: expected 0 <= s < 1")
         if self.patience < 0:

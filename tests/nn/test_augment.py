@@ -10,12 +10,13 @@ from edgegru.data.dataset import Dataset, valid_mask
 from edgegru.nn.augment import Augmentation
 from edgegru.nn.train import channel_stats
 
-EVERY = Augmentation(jitter=0.05, scale=0.2, magnitude_warp=0.2, time_warp=0.2)
+EVERY = Augmentation(jitter=0.05, scale=0.2, magnitude_warp=0.2, time_warp=0.2, crop=0.2)
 ONE_AT_A_TIME = [
     Augmentation(jitter=0.05),
     Augmentation(scale=0.2),
     Augmentation(magnitude_warp=0.2),
     Augmentation(time_warp=0.2),
+    Augmentation(crop=0.2),
     EVERY,
 ]
 
@@ -61,6 +62,27 @@ def test_time_warp_keeps_the_ends_and_the_range(ragged):
         seq, warped = ragged.x[i, :length], out[i, :length]
         np.testing.assert_allclose(warped[[0, -1]], seq[[0, -1]], atol=1e-5)
         assert np.all(warped >= seq.min(axis=0) - 1e-5) and np.all(warped <= seq.max(axis=0) + 1e-5)
+
+
+def test_crop_stretches_a_window_of_at_least_one_minus_crop():
+    """On a ramp (sample t = t) a crop without warp is a straight line again: a window that
+    starts and ends inside the sequence, spans at least 1 - crop of it, and varies by case."""
+    lengths = np.array([40, 40, 40, 40, 25, 3])
+    x = np.zeros((6, 40, 1), np.float32)
+    for i, length in enumerate(lengths):
+        x[i, :length, 0] = np.arange(length)
+    ramp = Dataset(x, lengths, np.zeros(6, np.int64), "classification", ["a"], "ramp")
+    mean, std = channel_stats(ramp)
+    out = Augmentation(crop=0.3).apply(x, lengths, mean, std, np.random.default_rng(3))
+    starts = []
+    for i, length in enumerate(lengths):
+        window = out[i, :length, 0].astype(np.float64)
+        step = np.diff(window)
+        np.testing.assert_allclose(step, step[0], atol=1e-3)  # evenly spaced: no warp
+        assert window[0] >= -1e-4 and window[-1] <= length - 1 + 1e-4
+        assert window[-1] - window[0] >= 0.7 * (length - 1) - 1e-3
+        starts.append(window[0])
+    assert len({round(s, 3) for s in starts[:4]}) == 4  # a new window for every case
 
 
 def test_jitter_strength_is_in_units_of_the_channel_std(ragged):

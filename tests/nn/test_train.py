@@ -3,6 +3,8 @@ and the figures on real data."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,8 @@ def test_training_says_what_it_did(epochs, patience, reason):
     [
         ({"jitter": -0.1}, "--jitter -0.1: expected a finite number >= 0"),
         ({"time_warp": float("nan")}, "--time-warp nan: expected a finite number >= 0"),
+        ({"crop": 1.0}, "--crop 1.0: expected 0 <= c < 1 (a share of the sequence)"),
+        ({"crop": -0.1}, "--crop -0.1: expected a finite number >= 0"),
         ({"weight_decay": float("inf")}, "--weight-decay inf: expected a finite number >= 0"),
         ({"label_smoothing": 1.0}, "--label-smoothing 1.0: expected 0 <= s < 1"),
         ({"schedule": "step"}, "--schedule step: expected one of cosine, constant"),
@@ -97,7 +101,7 @@ def test_training_says_what_it_did(epochs, patience, reason):
     ],
 )
 def test_bad_settings_are_named_as_flags(change, message):
-    with pytest.raises(EdgeGruError, match="^" + message.replace("+", r"\+")):
+    with pytest.raises(EdgeGruError, match="^" + re.escape(message)):
         TrainConfig(**change).check()
 
 
@@ -165,3 +169,22 @@ def test_forecast_gain_augments_forecast_windows_only():
     unmarked = dataclasses.replace(ds, forecast=False)  # the same windows, not said to be a forecast
     plain = train(unmarked, TrainConfig(**settings), progress=False).model
     np.testing.assert_array_equal(plain.layers[0].w_x, without.layers[0].w_x)
+
+
+def test_augmentation_distorts_samples_before_framing():
+    """A gain is a property of the signal: with frames of 3, a sequence's 3 copies of its
+    channel in every frame get the one gain its samples got, not 3 different ones."""
+    from edgegru.nn.augment import Augmentation
+    from edgegru.nn.train import _Cases, _epoch_data, _Task
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(1.0, 2.0, (6, 12, 1)).astype(np.float32)
+    ds = Dataset(x, np.full(6, 12), np.arange(6) % 2, "classification", ["a", "b"], "test")
+    cases = _Cases.of(ds, 3)
+    mean, std = channel_stats(ds)
+    x_aug, _ = _epoch_data(cases, _Task(cases.framed, 0.0), Augmentation(scale=0.5), 0.0, (mean, std), rng)
+    assert x_aug.shape == (6, 4, 3)
+    gains = (x_aug.numpy().astype(np.float64) - mean[0]) / (cases.framed.x - mean[0])
+    per_case = gains.reshape(6, -1)
+    np.testing.assert_allclose(per_case, per_case[:, :1].repeat(12, axis=1), rtol=1e-4)
+    assert np.ptp(per_case[:, 0]) > 0.05  # and the cases do get different gains
