@@ -100,8 +100,18 @@ def test_generated_code_is_readable_and_documented():
     assert 'extern "C"' in header and "motion_step(motion_state_t *state" in header
     assert "bytes of int8 weights" in source
     assert "malloc" not in source and "float" not in source.split("motion_quantize_input")[0]
-    assert max(len(line) for line in weights.splitlines()) <= 120
     assert "static const int8_t l0_w_input" in weights
+
+
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+@pytest.mark.parametrize("layout", ["rows", "interleaved"])
+@pytest.mark.parametrize("bits", [16, 8])
+def test_generated_lines_fit_120_columns(variant, layout, bits):
+    """Every generated file, for both layouts and variants, reads without side-scrolling."""
+    qm = make_qmodel(6, [32, 16], variant, "classification", bits)
+    for name, text in render(qm, "motion", layout).files.items():
+        widest = max(text.splitlines(), key=len)
+        assert len(widest) <= 120, f"{name}: {len(widest)} columns: {widest.strip()[:60]}"
 
 
 def test_two_models_link_into_one_program(tmp_path):
