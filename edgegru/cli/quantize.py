@@ -94,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
     check_report_arg(args)
     calib, test = load_data(args, model.head.class_names if model.head is not None else None, model)
     ranges = calibrate(model, calib.x, calib.lengths, args.method, args.percentile)
-    qm = quantize(model, ranges, args.state_bits)
-    if qat_config is not None:
+    if qat_config is None:
+        qm = quantize(model, ranges, args.state_bits)
+    else:
         from edgegru.quant.qat import qat
 
-        plain = qm
         result = qat(model, calib, ranges, args.state_bits, qat_config, progress=True)
-        qm = result.quantized
+        qm, plain = result.quantized, result.plain
         print(f"qat: kept epoch {result.best_epoch} of {qat_config.epochs} (lowest int8 loss on the data)")
     qm.save(args.output)
     print(f"{qm.describe()}: {qm.weight_bytes()} bytes of int8 weights")

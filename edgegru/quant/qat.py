@@ -73,11 +73,14 @@ class QatConfig:
 @dataclass
 class QatResult:
     """The fine-tuned float model, its quantised form, and the objective of the integer
-    reference on the fine-tuning data after each epoch (``history[0]`` is the model as given)."""
+    reference on the fine-tuning data after each epoch (``history[0]`` is the model as given).
+    ``plain`` is the model as given, quantised (epoch 0): what ``quantize`` without QAT
+    writes, so that a caller compares the two without quantising again."""
 
     model: Model
     quantized: QuantizedModel
     best_epoch: int
+    plain: QuantizedModel
     history: list[float] = field(default_factory=list)
 
 
@@ -177,7 +180,7 @@ def qat(
     net = FakeQuantGRU(model, state_bits, inq)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    best = quantize(model, ranges, state_bits)
+    best = plain = quantize(model, ranges, state_bits)
     best_model, best_epoch = model, 0
     history = [objective.integer(best, ds)]
     log_every = -(-config.epochs // 10)
@@ -209,5 +212,7 @@ def qat(
         "kept_epoch": best_epoch,
     }
     best_model = dataclasses.replace(best_model, metadata={**best_model.metadata, "qat": record})
+    if best is plain:  # epoch 0 kept: the QAT record goes on a copy, plain stays plain
+        best = dataclasses.replace(best, metadata=dict(best.metadata))
     best.metadata["source_model"] = best_model.metadata
-    return QatResult(best_model, best, best_epoch, history)
+    return QatResult(best_model, best, best_epoch, plain, history)

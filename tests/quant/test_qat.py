@@ -153,6 +153,11 @@ def test_qat_keeps_the_model_when_no_epoch_is_better(gestures):
     result = qat(model, data, ranges, 16, QatConfig(epochs=1, lr=3.0))
     assert result.best_epoch == 0 and result.history[1] > result.history[0]
     assert_same_model(result.model, model)
+    # epoch 0 is plain quantisation: the same integers, and only the QAT result says it was tuned
+    plain = quantize(model, ranges, 16)
+    assert result.plain.fingerprint() == result.quantized.fingerprint() == plain.fingerprint()
+    assert result.quantized.metadata["source_model"]["qat"]["kept_epoch"] == 0
+    assert "source_model" not in result.plain.metadata or "qat" not in result.plain.metadata["source_model"]
 
 
 def _bad(capsys, *args: str) -> str:
