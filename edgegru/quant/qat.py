@@ -212,7 +212,6 @@ def qat(
         "kept_epoch": best_epoch,
     }
     best_model = dataclasses.replace(best_model, metadata={**best_model.metadata, "qat": record})
-    if best is plain:  # epoch 0 kept: the QAT record goes on a copy, plain stays plain
-        best = dataclasses.replace(best, metadata=dict(best.metadata))
-    best.metadata["source_model"] = best_model.metadata
+    # a new metadata dict: when epoch 0 is kept, best is plain, which must not say it was tuned
+    best = dataclasses.replace(best, metadata={**best.metadata, "source_model": best_model.metadata})
     return QatResult(best_model, best, best_epoch, plain, history)

@@ -157,7 +157,7 @@ def test_qat_keeps_the_model_when_no_epoch_is_better(gestures):
     plain = quantize(model, ranges, 16)
     assert result.plain.fingerprint() == result.quantized.fingerprint() == plain.fingerprint()
     assert result.quantized.metadata["source_model"]["qat"]["kept_epoch"] == 0
-    assert "source_model" not in result.plain.metadata or "qat" not in result.plain.metadata["source_model"]
+    assert "qat" not in result.plain.metadata["source_model"]
 
 
 def _bad(capsys, *args: str) -> str:
