@@ -38,7 +38,7 @@ UEA_CONFIG = {
     "hidden": 32, "epochs": 100, "lr": 5e-3, "batch_size": 16, "val_fraction": 0.0, "seed": 0,
     "patience": 20, "refit": False, "schedule": "constant", "warmup": 0, "weight_decay": 0.0,
     "label_smoothing": 0.0, "jitter": 0.0, "scale": 0.0, "magnitude_warp": 0.0, "time_warp": 0.0, "crop": 0.0,
-    "chrono": False, "frame": 1,
+    "chrono": False, "frame": 1, "dropout": 0.0,
 }  # fmt: skip
 
 

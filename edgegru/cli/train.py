@@ -61,7 +61,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     option(m, "frame", "samples per GRU step; 0: the fewest (1, 2, 4, 8) making sequences at most 64 steps")
     o = p.add_argument_group("optimisation")
     option(o, "epochs", "maximum epochs")
-    option(o, "lr", "peak AdamW learning rate")
+    option(
+        o,
+        "lr",
+        "peak AdamW learning rate; automatic: 1e-2 for classification, 3e-3 for regression",
+        type=float,
+    )
     option(o, "batch_size", "sequences per batch")
     option(o, "seed", "random seed: same seed, same model")
     option(o, "clip", "max gradient norm, 0 to disable")
@@ -69,6 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     option(o, "warmup", "epochs of rising learning rate")
     option(o, "weight_decay", "AdamW weight decay")
     option(o, "label_smoothing", "classification only")
+    option(o, "dropout", "share of the head's inputs zeroed in training (the model on a device has none)")
     option(o, "chrono", "start the update gates with memories up to the longest sequence")
     s = p.add_argument_group("stopping")
     option(s, "patience", "epochs without a better loss on the validation (or, without one, training) cases")

@@ -61,7 +61,12 @@ class TorchGRULayer(nn.Module):
 
 
 class TorchGRU(nn.Module):
-    """Normalisation, stacked GRU layers and a linear head, as trained by edgegru."""
+    """Normalisation, stacked GRU layers and a linear head, as trained by edgegru.
+
+    ``dropout`` zeroes that share of the head's inputs in training mode only (inverted
+    dropout, so evaluation and the exported model use the plain state): a regulariser that
+    leaves what a device computes unchanged.
+    """
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class TorchGRU(nn.Module):
         output_size: int,
         mean: np.ndarray,
         std: np.ndarray,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.variant = variant
@@ -85,6 +91,7 @@ class TorchGRU(nn.Module):
             self.layers.extend(
                 TorchGRULayer(sizes[i], sizes[i + 1], variant) for i in range(len(hidden_sizes))
             )
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(sizes[-1], output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -93,11 +100,11 @@ class TorchGRU(nn.Module):
         if self.fused is not None:
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
             _, h_n = self.fused(packed)
-            return self.head(h_n[-1])
+            return self.head(self.drop(h_n[-1]))
         mask = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).to(x.dtype)
         for layer in self.layers:
             h = layer(h, mask)
-        return self.head(h[torch.arange(x.shape[0]), lengths - 1])
+        return self.head(self.drop(h[torch.arange(x.shape[0]), lengths - 1]))
 
     def to_model(
         self,

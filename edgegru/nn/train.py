@@ -26,7 +26,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -247,11 +247,13 @@ def _fit(
     seed_everything(config.seed)
     task = _Task(ds, config.label_smoothing)
     mean, std = channel_stats(ds)
-    net = TorchGRU(ds.input_size, [config.hidden] * config.layers, config.variant, ds.output_size, mean, std)
+    hidden = [config.hidden] * config.layers
+    net = TorchGRU(ds.input_size, hidden, config.variant, ds.output_size, mean, std, config.dropout)
     generator = torch.Generator().manual_seed(config.seed)
     if config.chrono:
         chrono_init(net, int(ds.lengths.max()), generator)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rate = config.learning_rate(ds.task)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=rate, weight_decay=config.weight_decay)
     augmentation = Augmentation(
         config.jitter, config.scale, config.magnitude_warp, config.time_warp, config.crop
     )
@@ -270,7 +272,7 @@ def _fit(
         # the rate follows the schedule of config.epochs even in a refit of fewer epochs, so
         # that the refit retraces the run that chose its epoch count
         for group in optimiser.param_groups:
-            group["lr"] = config.lr * lr_factor(config.schedule, epoch, config.epochs, config.warmup)
+            group["lr"] = rate * lr_factor(config.schedule, epoch, config.epochs, config.warmup)
         x_all, y_all = _epoch_data(cases, task, augmentation, config.forecast_gain, sample_stats, rng)
         total = train_epoch(
             net,
@@ -355,7 +357,7 @@ def train(
     meta: dict[str, Any] = {
         "source": ds.source,
         "task": ds.task,
-        "train_config": asdict(config),
+        "train_config": asdict(replace(config, lr=config.learning_rate(ds.task))),  # the rate used
         "train_metrics": metrics,
         "training": done,
         # how the output was read in training: from a reset state, after a sequence's last

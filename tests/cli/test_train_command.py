@@ -23,7 +23,7 @@ def test_every_field_is_a_flag_with_the_api_default():
 def test_flags_reach_the_config():
     args = parse_args(["train", "d.ts", "--no-refit", "--no-chrono", "--schedule", "constant",
                        "--time-warp", "0.3", "--crop", "0.2", "--label-smoothing", "0",
-                       "--batch-size", "8"])  # fmt: skip
+                       "--batch-size", "8", "--dropout", "0.25"])  # fmt: skip
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     changed = {k: v for k, v in asdict(config).items() if v != getattr(TrainConfig(), k)}
     assert changed == {
@@ -34,6 +34,7 @@ def test_flags_reach_the_config():
         "crop": 0.2,
         "label_smoothing": 0.0,
         "batch_size": 8,
+        "dropout": 0.25,
     }
 
 

@@ -96,6 +96,9 @@ def test_training_says_what_it_did(epochs, patience, reason):
         ({"crop": -0.1}, "--crop -0.1: expected a finite number >= 0"),
         ({"weight_decay": float("inf")}, "--weight-decay inf: expected a finite number >= 0"),
         ({"label_smoothing": 1.0}, "--label-smoothing 1.0: expected 0 <= s < 1"),
+        ({"lr": -0.1}, "--lr -0.1: expected a finite number > 0"),
+        ({"dropout": 1.0}, "--dropout 1.0: expected 0 <= d < 1 (a share of the units)"),
+        ({"dropout": float("nan")}, "--dropout nan: expected 0 <= d < 1 (a share of the units)"),
         ({"schedule": "step"}, "--schedule step: expected one of cosine, constant"),
         ({"warmup": -1}, "--warmup -1: expected >= 0"),
     ],
@@ -103,6 +106,43 @@ def test_training_says_what_it_did(epochs, patience, reason):
 def test_bad_settings_are_named_as_flags(change, message):
     with pytest.raises(EdgeGruError, match="^" + re.escape(message)):
         TrainConfig(**change).check()
+
+
+@pytest.mark.parametrize(("task", "rate"), [("gestures", 1e-2), ("adding", 3e-3), ("gestures", 0.02)])
+def test_automatic_rate_depends_on_the_task_and_the_model_records_it(task, rate):
+    """Without --lr, classification trains at 1e-2 and regression at 3e-3 (docs/accuracy.md
+    measured both); a rate given is used as it is. The model records the rate it was
+    trained at, not 'automatic', so its metadata says how to train it again."""
+    ds = builtin_dataset(task, 32, seed=0)
+    config = TrainConfig(hidden=4, epochs=1, batch_size=16, lr=0.02 if rate == 0.02 else None)
+    recorded = train(ds, config, progress=False).model.metadata["train_config"]
+    assert recorded["lr"] == rate
+    assert config.learning_rate(ds.task) == rate
+
+
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_dropout_acts_in_training_only(variant):
+    """In training mode the head sees a random share of its inputs zeroed (two passes
+    differ); in evaluation mode the network is exactly the same one without dropout, so the
+    exported model, and what a device computes, carry no trace of it."""
+    import torch
+
+    from edgegru.nn.torch_bridge import TorchGRU
+
+    torch.manual_seed(0)
+    args = (3, [8], variant, 2, np.zeros(3), np.ones(3))
+    net, plain = TorchGRU(*args, dropout=0.5), TorchGRU(*args)
+    plain.load_state_dict(net.state_dict())
+    x, lengths = torch.randn(6, 5, 3), torch.tensor([5, 4, 5, 2, 3, 5])
+    net.train()
+    assert not torch.equal(net(x, lengths), net(x, lengths))
+    net.eval()
+    plain.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x, lengths), plain(x, lengths))
+    assert_same_model(
+        net.to_model("classification", ["a", "b"]), plain.to_model("classification", ["a", "b"])
+    )
 
 
 def test_regression_beats_the_mean_on_the_adding_problem():
