@@ -3,9 +3,10 @@
     nice -n 5 .venv/bin/python scripts/search_bench.py basic-motions
     nice -n 5 .venv/bin/python scripts/search_bench.py pickup
 
-basic-motions: BasicMotions, --cpu cortex-m4 --flash 8K, 20 trials by two processes on one
-study file (the machine's two cores); the wall time, the chosen model's int8 test accuracy,
-and its footprint measured again from the C it exported.
+basic-motions: BasicMotions, --cpu cortex-m4 --flash 8K, 20 trials (each cross-validated,
+``--folds`` of edgegru search) by two processes on one study file (the machine's two cores);
+the wall time, the chosen model's int8 test accuracy, and its footprint measured again from
+the C it exported.
 
 pickup: PickupGestureWiimoteZ, --flash 16K, the same, against the default ``edgegru train``
 and ``edgegru quantize`` on the same data (run beside the search), whose footprint is
@@ -44,6 +45,8 @@ def _search(name: str, flash: str, work: Path, args: argparse.Namespace) -> tupl
         command += ["--timeout", str(args.timeout)]
     if args.epochs is not None:
         command += ["--epochs", args.epochs]
+    if args.folds is not None:
+        command += ["--folds", str(args.folds)]
     start = time.monotonic()
     procs = []
     for k in (1, 2):
@@ -100,6 +103,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--timeout", type=float, help="passed to edgegru search: no new trial after it")
     parser.add_argument("--epochs", help="passed to edgegru search as --epochs LO:HI")
+    parser.add_argument("--folds", type=int, help="passed to edgegru search as --folds K")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     name, flash = CASES[args.case]

@@ -93,10 +93,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"maximum epochs (default {_range_text(DEFAULTS.epochs)}; early stopping as train)",
     )
     space.add_argument(
-        "--val-fraction",
-        type=float,
-        default=DEFAULTS.val_fraction,
-        help="share of the training data held out to score trials (default 0.2)",
+        "--folds",
+        type=int,
+        default=DEFAULTS.folds,
+        metavar="K",
+        help=f"score each trial by K-fold cross-validation of the training data (default {DEFAULTS.folds})",
     )
     run_group = p.add_argument_group("running")
     run_group.add_argument(
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         variants=args.variants,
         state_bits=args.state_bits,
         epochs=args.epochs,
-        val_fraction=args.val_fraction,
+        folds=args.folds,
     )
     space.check()
     out_dir = Path(args.output)
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         runner = LocalRunner(lambda candidate: measure_candidate(train_ds, test_ds, candidate, budgets))
     identity = study_identity(train_ds, test_ds, budgets.as_dict(), space.as_dict())
     try:
-        study = open_study(Path(args.storage), identity, args.seed)
+        study = open_study(Path(args.storage), identity, args.seed, space.recipe_params(train_ds.task))
     except BaseException:
         runner.close()
         raise
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeGruError(f"no trial met the budgets: {unmet_budgets(trials, budgets)}")
     result = write_result(out_dir, chosen, trials, train_ds, test_ds, budgets, _data_args(args))
     print(result.table)
-    m: Measurement = result.rebuilt.measurement
+    m: Measurement = result.measurement
     test = "" if m.test_score is None else f", test {m.metric} {format_metric(m.metric, m.test_score)} (int8)"
     print(f"chosen: trial {chosen.number}, {result.rebuilt.qmodel.describe()}: {summary(m)}{test}")
     fp = result.export_footprint

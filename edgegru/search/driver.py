@@ -174,13 +174,13 @@ def summary(m: Measurement) -> str:
 
     latency = f", ~{m.latency_us:.0f} us (estimate)" if m.latency_us is not None else ""
     return (
-        f"val {m.metric} {format_metric(m.metric, m.val_score)}, flash {m.flash} B, RAM {m.ram} B, "
-        f"{m.instructions:.0f} instructions/step{latency}"
+        f"{len(m.fold_scores)}-fold {m.metric} {format_metric(m.metric, m.val_score)}, flash {m.flash} B, "
+        f"RAM {m.ram} B, {m.instructions:.0f} instructions/step{latency}"
     )
 
 
 def best_feasible_text(study: optuna.Study) -> str:
-    """The progress bar's note: the best feasible trial so far, by its validation score."""
+    """The progress bar's note: the best feasible trial so far, by its cross-validated score."""
     from edgegru.nn.evaluate import format_metric
     from edgegru.search.pareto import choose
 

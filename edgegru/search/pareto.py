@@ -1,9 +1,9 @@
 """The search's result: the Pareto front of its feasible trials, the chosen trial, a table and a plot.
 
-The front is over the three objectives (validation score, flash, instructions per step)
+The front is over the three objectives (cross-validated score, flash, instructions per step)
 among the trials that met every budget. The chosen trial is the feasible one with the best
-validation score; ties go to the lower validation loss, then to less flash and fewer
-instructions. The test score is shown beside it, never used to choose.
+cross-validated score; ties go to the lower pooled validation loss of its fold models, then
+to less flash and fewer instructions. The test score is shown beside it, never used to choose.
 """
 
 from __future__ import annotations
@@ -58,11 +58,12 @@ def pareto_front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 
 def front_table(front: Sequence[FrozenTrial], chosen: FrozenTrial | None) -> str:
     """A Markdown table of the front and the chosen trial, marked. The chosen trial may lie off
-    the front: a trial with its score but less flash beats it there, and lost on validation loss."""
+    the front: a trial with its score but less flash beats it there, and lost on validation loss.
+    The scores shown are cross-validated (pooled over the folds), the figures the deployed model's."""
     from edgegru.nn.evaluate import format_metric
 
     lines = [
-        "| trial | model | val score | test score | flash B | RAM B | instructions/step "
+        "| trial | model | CV score | test score | flash B | RAM B | instructions/step "
         "| latency (estimate) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -160,16 +161,18 @@ def plot_front(
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     metric = measured[0].user_attrs["metric"] if measured else "score"
-    axes[0].set_ylabel(f"validation {metric} (int8)")
+    axes[0].set_ylabel(f"cross-validated {metric} (int8)")
     axes[1].legend(fontsize="small")
     fig.suptitle(f"edgegru search on {budgets.cpu}: {len(measured)} measured trials")
     fig.savefig(path, dpi=100)
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """A trial's candidate and measurement as one flat record (the trials CSV)."""
+    """A trial's candidate and measurement as one flat record (the trials CSV): one column per
+    fold's score (``val_score_fold1``...), so that a spreadsheet reads them as numbers."""
     row: dict[str, Any] = {"trial": trial.number, "status": trial.state.name}
     row.update(trial.user_attrs.get("candidate", {}))
-    row.update({k: v for k, v in trial.user_attrs.items() if k != "candidate"})
+    row.update({k: v for k, v in trial.user_attrs.items() if k not in ("candidate", "fold_scores")})
+    row.update({f"val_score_fold{i}": v for i, v in enumerate(trial.user_attrs.get("fold_scores", []), 1)})
     row.update({f"over_{k}": v for k, v in trial.constraints.items()})
     return row

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from edgegru.core.errors import EdgeGruError
 from edgegru.search.budgets import Budgets, Figures
+from edgegru.search.folds import check_folds
 from edgegru.search.space import SearchSpace
 from edgegru.search.trial import shape_model
 
@@ -22,12 +23,8 @@ if TYPE_CHECKING:
 
 
 def check_searchable(train_ds: Dataset, space: SearchSpace) -> None:
-    """Refuse data too small to hold out the validation share every trial is scored on."""
-    if train_ds.n < 4:
-        raise EdgeGruError(
-            f"{train_ds.source}: {train_ds.n} cases; a search needs at least 4 to hold out validation"
-        )
-    train_ds.split(space.val_fraction, 0)  # raises, in one line, if a split leaves nothing out
+    """Refuse ``--folds`` the training data cannot fill, before any trial (or the study file)."""
+    check_folds(train_ds, space.folds)
 
 
 def smallest_figures(train_ds: Dataset, space: SearchSpace, budgets: Budgets) -> Figures:

@@ -1,16 +1,18 @@
 """The search's outputs: the chosen model rebuilt, its files, the front and how to rebuild it alone.
 
-The chosen trial is trained again from its recorded candidate (training is seeded and
-single-threaded, so this gives the very model the trial measured: its int8 fingerprint is
-compared with the trial's). Its C export for the core is measured again from the exported
-files and checked against the budgets. Everything lands in one directory, all or nothing.
+The chosen trial's deployed model (its candidate trained on all the training data) is
+trained again from its recorded candidate; its folds are not (they gave the trial's score,
+which is recorded). Training is seeded and single-threaded, so this gives the very model the
+trial measured: its int8 fingerprint is compared with the trial's. Its C export for the
+core is measured again from the exported files and checked against the budgets. Everything
+lands in one directory, all or nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from edgegru.core.errors import EdgeGruError
 from edgegru.search.budgets import Budgets, Figures
 from edgegru.search.pareto import front_table, pareto_front, plot_front, trial_row
 from edgegru.search.space import Candidate
-from edgegru.search.trial import TrialModels, train_and_measure
+from edgegru.search.trial import Measurement, TrialModels, deploy
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -43,6 +45,7 @@ class SearchResult:
     directory: Path
     chosen: FrozenTrial
     rebuilt: TrialModels
+    measurement: Measurement  # the trial's cross-validated scores, the rebuilt model's figures
     commands: list[str]
     table: str
     export_footprint: dict[str, Any]
@@ -76,14 +79,15 @@ def write_result(
 
     check_output_directory(out_dir, OUTPUT_NAMES)
     candidate = Candidate.from_dict(chosen.user_attrs["candidate"])
-    rebuilt = train_and_measure(train_ds, test_ds, candidate, budgets)
+    rebuilt = deploy(train_ds, test_ds, candidate, budgets)
+    measurement = replace(Measurement.from_attrs(chosen.user_attrs), **asdict(rebuilt.deployed))
     notes = []
-    if rebuilt.measurement.model_hash != chosen.user_attrs["model_hash"]:
+    if rebuilt.deployed.model_hash != chosen.user_attrs["model_hash"]:
         notes.append(
             f"the rebuilt model differs from trial {chosen.number}'s (another machine or torch version "
             "trained it?); the figures below are the rebuilt model's own"
         )
-    commands = candidate.commands(data_args, FLOAT_NAME, INT8_NAME)
+    commands = candidate.commands(data_args, train_ds.task, FLOAT_NAME, INT8_NAME)
     front = pareto_front(trials)
     table = front_table(front, chosen)
     export_footprint: dict[str, Any] = {}
@@ -94,7 +98,7 @@ def write_result(
         exported = Figures(fp.flash, fp.ram, None, None)
         over = [
             name
-            for figures in (rebuilt.measurement.figures, exported)
+            for figures in (rebuilt.deployed.figures, exported)
             for name, value in budgets.excess(figures).items()
             if value > 0
         ]
@@ -124,7 +128,7 @@ def write_result(
             f"{PLOT_NAME} and {REPORT_NAME} not written: matplotlib is not installed "
             "(pip install 'edgegru[report]')"
         )
-    return SearchResult(out_dir, chosen, rebuilt, commands, table, export_footprint, plot, notes)
+    return SearchResult(out_dir, chosen, rebuilt, measurement, commands, table, export_footprint, plot, notes)
 
 
 def _write_report(tmp: Path, rebuilt: TrialModels, data: Dataset, cpu: str, front_text: str) -> None:

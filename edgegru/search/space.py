@@ -1,9 +1,10 @@
 """What a search explores: model shape, integer state width and training choices.
 
 A :class:`SearchSpace` holds the ranges (from the ``edgegru search`` flags); Optuna picks one
-:class:`Candidate` from it per trial. A candidate is exactly one ``edgegru train`` run plus
-one ``edgegru quantize`` run, which is why :meth:`Candidate.commands` can print the two
-commands that rebuild the chosen model alone.
+:class:`Candidate` from it per trial. A candidate's deployed model is exactly one
+``edgegru train`` run plus one ``edgegru quantize`` run on all the training data (its fold
+models are the same runs on part of it), which is why :meth:`Candidate.commands` can print
+the two commands that rebuild the chosen model alone.
 
 Only the standard library is imported at the top: the parser uses :func:`parse_range`.
 """
@@ -65,7 +66,7 @@ class SearchSpace:
     lr: tuple[float, float] = (1e-3, 3e-2)
     batch_sizes: tuple[int, ...] = (8, 16, 32)
     weight_decay: tuple[float, float] = (1e-4, 1e-2)
-    val_fraction: float = 0.2  # the held-out share every trial is scored on
+    folds: int = 5  # K of the cross-validation every trial is scored by (edgegru.search.folds)
 
     def check(self) -> None:
         """Refuse ranges the generator or the trainer would refuse, before any trial runs."""
@@ -79,13 +80,41 @@ class SearchSpace:
         bad_bits = [b for b in self.state_bits if b not in (16, 8)]
         if bad_bits:
             raise EdgeGruError(f"--state-bits {bad_bits[0]}: expected 16 and/or 8")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise EdgeGruError(
-                f"--val-fraction {self.val_fraction:g}: expected 0 < f < 1 (every trial is scored on it)"
-            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def recipe_params(self, task: str) -> dict[str, Any] | None:
+        """The default recipe's choices as the parameters :meth:`suggest` draws, or None when
+        this space does not hold them.
+
+        A new study runs this candidate first (Optuna's ``enqueue_trial``): the recipe is
+        tuned on real datasets (docs/accuracy.md), and a score of 20 trials drawn from
+        eight dimensions rarely lands next to it, so without it a search can return a model
+        that cross-validates worse than plain ``edgegru train`` in the same budget.
+        """
+        from edgegru.nn.train_config import TrainConfig
+
+        recipe = TrainConfig()
+        ranges = {
+            "hidden": (recipe.hidden, self.hidden),
+            "layers": (recipe.layers, self.layers),
+            "epochs": (recipe.epochs, self.epochs),
+            "lr": (recipe.learning_rate(task), self.lr),
+            "weight_decay": (recipe.weight_decay, self.weight_decay),
+        }
+        options = {
+            "variant": (recipe.variant, self.variants),
+            "state_bits": (16, self.state_bits),  # edgegru quantize's default
+            "batch_size": (recipe.batch_size, self.batch_sizes),
+        }
+        if not all(lo <= value <= hi for value, (lo, hi) in ranges.values()):
+            return None
+        if not all(value in held for value, held in options.values()):
+            return None
+        # what suggest() draws: every float; an integer range or a choice of more than one value
+        drawn = {name: value for name, (value, (lo, hi)) in ranges.items() if lo != hi or name in _FLOATS}
+        return drawn | {name: value for name, (value, held) in options.items() if len(held) > 1}
 
     def suggest(self, trial: optuna.trial.Trial, seed: int) -> Candidate:
         """The trial's candidate, drawn by Optuna's sampler; a range of one value is fixed."""
@@ -106,17 +135,22 @@ class SearchSpace:
             lr=trial.suggest_float("lr", *self.lr, log=True),
             batch_size=choice("batch_size", self.batch_sizes),
             weight_decay=trial.suggest_float("weight_decay", *self.weight_decay, log=True),
-            val_fraction=self.val_fraction,
+            folds=self.folds,
             seed=seed,
         )
 
 
+_FLOATS = ("lr", "weight_decay")  # drawn by suggest() even from a range of one value
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One trial's choices: a training configuration and the state width it is quantised to.
+    """One trial's choices: a training configuration, the state width it is quantised to, and
+    the folds it is cross-validated on.
 
-    Trials train without the recipe's refit, so that the validation share a trial is scored
-    on stays unseen by its model; the model written is the trial's own.
+    Its models (one per fold, and the deployed one on all the training data) are trained with
+    the recipe of ``edgegru train`` for the task, so that the model the search ranks is the one
+    ``edgegru train`` would give for these choices.
     """
 
     hidden: int
@@ -127,7 +161,7 @@ class Candidate:
     lr: float
     batch_size: int
     weight_decay: float
-    val_fraction: float
+    folds: int
     seed: int
 
     @classmethod
@@ -137,21 +171,27 @@ class Candidate:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def train_config(self) -> TrainConfig:
+    def train_config(self, task: str) -> TrainConfig:
+        """The recipe's configuration with the candidate's choices, for data of ``task``: its
+        automatic validation share spelled out (none for classification, an inner split for
+        early stopping then a refit on all cases for regression), so that the rebuild commands
+        do not depend on today's default."""
         from edgegru.nn.train import TrainConfig
 
+        recipe = TrainConfig()
         return TrainConfig(
             hidden=self.hidden, layers=self.layers, variant=self.variant, epochs=self.epochs, lr=self.lr,
-            batch_size=self.batch_size, weight_decay=self.weight_decay, val_fraction=self.val_fraction,
-            seed=self.seed, refit=False,
+            batch_size=self.batch_size, weight_decay=self.weight_decay, val_fraction=recipe.val_share(task),
+            seed=self.seed, refit=recipe.refit,
         )  # fmt: skip
 
     def describe(self) -> str:
         layers = f"{self.layers}x{self.hidden}" if self.layers > 1 else str(self.hidden)
         return f"H={layers} {self.variant} int{self.state_bits} state, lr {self.lr:.2g}, {self.epochs} epochs"
 
-    def commands(self, data_args: list[str], float_path: str, int8_path: str) -> list[str]:
-        """The ``edgegru train`` and ``edgegru quantize`` commands that rebuild this candidate alone.
+    def commands(self, data_args: list[str], task: str, float_path: str, int8_path: str) -> list[str]:
+        """The ``edgegru train`` and ``edgegru quantize`` commands that rebuild this candidate's
+        deployed model (trained on all the training data) alone.
 
         ``data_args`` are the data arguments the search was given (DATA or --builtin/--series);
         every field of the training configuration is spelled out (``edgegru train`` has one flag
@@ -160,7 +200,7 @@ class Candidate:
         from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
 
         train = ["edgegru", "train", *data_args]
-        for name, value in asdict(self.train_config()).items():
+        for name, value in asdict(self.train_config(task)).items():
             flag = "--" + name.replace("_", "-")
             if isinstance(value, bool):
                 train.append(flag if value else f"--no-{flag[2:]}")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 STUDY_NAME = "edgegru-search"
 IDENTITY_KEY = "edgegru"
 LOCK_TIMEOUT_S = 120
-FORMAT = 1
+FORMAT = 2  # 2: trials scored by K-fold cross-validation, their model trained on all the data
 
 
 def dataset_fingerprint(ds: Dataset | None) -> str | None:
@@ -82,8 +82,12 @@ def _check_is_study_file(path: Path) -> None:
         raise EdgeGruError(f"--storage {path}: an SQLite database of something else, not a search study")
 
 
-def open_study(path: Path, identity: dict[str, Any], seed: int) -> optuna.Study:
-    """The study in ``path``, created if new; EdgeGruError if it belongs to another search."""
+def open_study(
+    path: Path, identity: dict[str, Any], seed: int, first: dict[str, Any] | None = None
+) -> optuna.Study:
+    """The study in ``path``, created if new, when it is given ``first`` (a trial's parameters,
+    :meth:`~edgegru.search.space.SearchSpace.recipe_params`) to run before any it draws;
+    EdgeGruError if it belongs to another search."""
     import optuna
 
     _check_is_study_file(path)
@@ -113,6 +117,8 @@ def open_study(path: Path, identity: dict[str, Any], seed: int) -> optuna.Study:
         if stored is None:
             study.set_user_attr(IDENTITY_KEY, identity)
             stored = identity
+            if first is not None:
+                study.enqueue_trial(first)
     _check_same(path, stored, identity)
     return study
 

@@ -1,14 +1,18 @@
-"""One trial: train, quantise, generate the C for the core, and measure that C.
+"""One trial: cross-validate the candidate, then train, quantise and measure its deployed model.
 
-Every figure a budget is checked against is measured on this trial's own model: flash and
-RAM by compiling its generated C with arm-none-eabi-gcc for the core
-(:func:`~edgegru.targets.cortex_m.footprint.measure_footprint`), instructions per step by
-running its firmware under unicorn (:func:`~edgegru.targets.cortex_m.instructions.count_step_instructions`).
-Nothing is estimated from a formula, except the latency the budgets derive from the count.
+The score is pooled over K folds of the training data (:mod:`edgegru.search.folds`): for
+each fold, the candidate is trained with the recipe of ``edgegru train`` on the other folds,
+quantised as ``edgegru quantize`` does, and its int8 model predicts the held-out fold; the
+objective is the accuracy (RMSE) over all those out-of-fold predictions, so every training
+case counts once and the test set never chooses a model (its score is recorded beside).
 
-The score is the int8 model's, on the validation share that training held out of the
-training data (the same split: :meth:`Dataset.split` with the trial's fraction and seed), so
-the test set never chooses a model; the test score is recorded beside it for the table.
+The trial's model is then the same configuration trained on all the training data (what
+``edgegru train`` would deploy) and quantised. Every figure a budget is checked against is
+measured on it: flash and RAM by compiling its generated C with arm-none-eabi-gcc for the
+core (:func:`~edgegru.targets.cortex_m.footprint.measure_footprint`), instructions per step
+by running its firmware under unicorn
+(:func:`~edgegru.targets.cortex_m.instructions.count_step_instructions`). Nothing is
+estimated from a formula, except the latency the budgets derive from the count.
 """
 
 from __future__ import annotations
@@ -16,19 +20,21 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
 from edgegru.search.budgets import Budgets, Figures
+from edgegru.search.folds import fold_indices
 from edgegru.search.space import Candidate
 from edgegru.targets.cortex_m.footprint import Sizes
 
 if TYPE_CHECKING:
     from edgegru.data import Dataset
     from edgegru.nn.model import Model
+    from edgegru.nn.train import TrainConfig, TrainResult
     from edgegru.quant.qmodel import QuantizedModel
     from edgegru.targets.cortex_m.footprint import Footprint
 
@@ -43,24 +49,36 @@ class TrialSizes(Sizes):
 
 
 @dataclass(frozen=True)
-class Measurement(TrialSizes):
-    """What a trial measured: its scores and its figures on the core. JSON-ready (Optuna
-    user attributes) and small enough to come back from a Ray task."""
+class Deployed(TrialSizes):
+    """What the deployed model (the candidate trained on all the training data) measures."""
 
-    metric: str  # "accuracy" or "rmse"
-    val_score: float  # int8 model on the validation split: the objective
-    val_loss: float  # the float model's, from training: breaks ties between equal scores
     test_score: float | None  # int8 model on the test set, shown but never used to choose
     instructions: float
     latency_us: float | None  # an ESTIMATE: see edgegru.search.budgets
     epochs_run: int
     model_hash: str  # the int8 model's fingerprint: a rerun of the candidate must give it again
-    seconds: float
-    worker: str  # host:pid that trained and measured it (a Ray worker, or this process)
 
     @property
     def figures(self) -> Figures:
         return Figures(self.flash, self.ram, self.instructions, self.latency_us)
+
+
+@dataclass(frozen=True)
+class Measurement(Deployed):
+    """What a trial measured: its cross-validated scores and its deployed model's figures.
+    JSON-ready (Optuna user attributes) and small enough to come back from a Ray task."""
+
+    metric: str  # "accuracy" or "rmse"
+    val_score: float  # pooled over every out-of-fold int8 prediction: the objective
+    val_loss: float  # the fold models' float loss, pooled likewise: breaks ties between equal scores
+    fold_scores: list[float]  # each fold's int8 score, in fold order
+    seconds: float
+    worker: str  # host:pid that trained and measured it (a Ray worker, or this process)
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> Measurement:
+        """The measurement a trial recorded (its user attributes, which hold more)."""
+        return cls(**{f.name: attrs[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -82,46 +100,118 @@ class OverBudget(TrialSizes):
 
 @dataclass
 class TrialModels:
-    """A trial's models beside its measurement: what the chosen trial's outputs are written from."""
+    """A trial's deployed models beside what they measure: what the outputs are written from."""
 
     model: Model
     qmodel: QuantizedModel
     footprint: Footprint
-    measurement: Measurement
+    deployed: Deployed
 
 
-def train_and_measure(
-    train_ds: Dataset, test_ds: Dataset | None, candidate: Candidate, budgets: Budgets
-) -> TrialModels:
-    """Run one candidate through the whole pipeline and measure it on ``budgets.cpu``."""
-    from edgegru.nn.evaluate import evaluate, metric_name
+@dataclass(frozen=True)
+class CrossValidation:
+    """The candidate's scores over its K folds, each case predicted by a model that did not train on it."""
+
+    score: float  # int8, pooled over all out-of-fold predictions
+    loss: float  # float, mean over all held-out cases
+    fold_scores: list[float]
+
+
+def _train_quantised(ds: Dataset, config: TrainConfig, state_bits: int) -> tuple[TrainResult, QuantizedModel]:
+    """``edgegru train`` then ``edgegru quantize`` (calibrated on the same cases) on ``ds``."""
     from edgegru.nn.train import train
     from edgegru.quant import calibrate, quantize
+
+    result = train(ds, config, validation=None, progress=False)
+    ranges = calibrate(result.model, ds.x, ds.lengths, CLI_METHOD, CLI_PERCENTILE)
+    return result, quantize(result.model, ranges, state_bits)
+
+
+def case_losses(model: Model, ds: Dataset) -> np.ndarray:
+    """The float model's loss on each case: the cross-entropy of its class scores, or its
+    squared error (mean over the outputs); pooled over the folds, it breaks ties of scores."""
+    from edgegru.data.frames import model_input
+    from edgegru.nn.float_reference import forward, last_valid
+
+    framed = model_input(ds, model.frame, model.input_size)
+    outputs = forward(model, framed.x).outputs
+    assert outputs is not None  # a searched model always has a head
+    out = last_valid(outputs, framed.lengths)
+    if ds.task != "classification":
+        return np.mean((out - ds.y) ** 2, axis=1)
+    shifted = out - out.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(ds.n), ds.y]
+
+
+def cross_validate(train_ds: Dataset, candidate: Candidate) -> CrossValidation:
+    """Train and quantise the candidate on all folds but one, score the held-out one, K times.
+
+    Every fold model takes the frame the deployed model will have (that of all the data),
+    so that the folds score the deployed shape even when a fold's longest case is shorter.
+    """
+    from edgegru.data.frames import auto_frame, model_input
+    from edgegru.nn.evaluate import score
+
+    frame = auto_frame(int(train_ds.lengths.max()), train_ds.input_size)
+    config = replace(candidate.train_config(train_ds.task), frame=frame)
+    folds = fold_indices(train_ds, candidate.folds, candidate.seed)
+    predictions, losses, fold_scores = [], [], []
+    for held in folds:
+        result, qm = _train_quantised(
+            train_ds.subset(np.setdiff1d(np.arange(train_ds.n), held)), config, candidate.state_bits
+        )
+        held_ds = train_ds.subset(held)
+        framed = model_input(held_ds, qm.frame, qm.input_size)
+        predictions.append(qm.predict(framed.x, framed.lengths))
+        losses.append(case_losses(result.model, held_ds))
+        fold_scores.append(score(predictions[-1], held_ds))
+    pooled = train_ds.subset(np.concatenate(folds))
+    return CrossValidation(
+        score(np.concatenate(predictions), pooled), float(np.mean(np.concatenate(losses))), fold_scores
+    )
+
+
+def deploy(train_ds: Dataset, test_ds: Dataset | None, candidate: Candidate, budgets: Budgets) -> TrialModels:
+    """The candidate trained on all the training data (the recipe's refit included) and
+    quantised, its C measured on ``budgets.cpu``: the trial's model, which its rebuild
+    commands give again."""
+    from edgegru.nn.evaluate import evaluate
     from edgegru.targets.cortex_m.footprint import measure_footprint
     from edgegru.targets.cortex_m.instructions import count_step_instructions
 
-    start = time.monotonic()
-    result = train(train_ds, candidate.train_config(), validation=None, progress=False)
-    model = result.model
-    _, validation = train_ds.split(candidate.val_fraction, candidate.seed)
-    ranges = calibrate(model, train_ds.x, train_ds.lengths, CLI_METHOD, CLI_PERCENTILE)
-    qm = quantize(model, ranges, candidate.state_bits)
+    result, qm = _train_quantised(train_ds, candidate.train_config(train_ds.task), candidate.state_bits)
     footprint = measure_footprint(qm, budgets.cpu)
     count = count_step_instructions(qm, budgets.cpu)
-    measurement = Measurement(
-        metric=metric_name(train_ds),
-        val_score=evaluate(qm, validation),
-        val_loss=float(result.metrics["val_loss"]),
-        test_score=None if test_ds is None else evaluate(qm, test_ds),
+    deployed = Deployed(
         **footprint.sizes(),
+        test_score=None if test_ds is None else evaluate(qm, test_ds),
         instructions=count.per_step,
         latency_us=budgets.latency_estimate_us(count.per_step),
         epochs_run=int(result.metrics["epochs_run"]),
         model_hash=qm.fingerprint(),
+    )
+    return TrialModels(result.model, qm, footprint, deployed)
+
+
+def measure_trial(
+    train_ds: Dataset, test_ds: Dataset | None, candidate: Candidate, budgets: Budgets
+) -> Measurement:
+    """Cross-validate the candidate, then deploy it and measure the deployed model on the core."""
+    from edgegru.nn.evaluate import metric_name
+
+    start = time.monotonic()
+    scores = cross_validate(train_ds, candidate)
+    deployed = deploy(train_ds, test_ds, candidate, budgets).deployed
+    return Measurement(
+        **asdict(deployed),
+        metric=metric_name(train_ds),
+        val_score=scores.score,
+        val_loss=scores.loss,
+        fold_scores=scores.fold_scores,
         seconds=time.monotonic() - start,
         worker=_worker(),
     )
-    return TrialModels(model, qm, footprint, measurement)
 
 
 def shape_model(train_ds: Dataset, hidden_sizes: list[int], variant: str, state_bits: int) -> QuantizedModel:
@@ -166,7 +256,7 @@ def measure_candidate(
     fp = shape_footprint(train_ds, candidate, budgets.cpu)
     if any(over > 0 for over in budgets.excess(Figures(fp.flash, fp.ram, None, None)).values()):
         return OverBudget(**fp.sizes(), worker=_worker())
-    return train_and_measure(train_ds, test_ds, candidate, budgets).measurement
+    return measure_trial(train_ds, test_ds, candidate, budgets)
 
 
 def _worker() -> str:

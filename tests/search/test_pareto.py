@@ -9,7 +9,7 @@ from edgegru.search.pareto import choose, front_table, pareto_front, unmet_budge
 from edgegru.search.space import Candidate
 
 BUDGETS = Budgets("cortex-m4", flash=8000, instructions=6000)
-CANDIDATE = Candidate(8, 1, "reset_after", 16, 10, 0.01, 16, 1e-3, 0.2, 0)
+CANDIDATE = Candidate(8, 1, "reset_after", 16, 10, 0.01, 16, 1e-3, 2, 0)
 
 
 def _trial(number: int, score: float, flash: int, instructions: float, val_loss: float = 0.5):  # type: ignore[no-untyped-def]

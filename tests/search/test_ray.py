@@ -84,6 +84,8 @@ def test_trials_run_as_ray_tasks_and_land_in_the_study(ray_head: str, tmp_path: 
         *SEARCH_SPACE,
         "--epochs",
         "1",
+        "--folds",
+        "2",
         "--trials",
         "3",
         "--ray",

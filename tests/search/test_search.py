@@ -4,29 +4,37 @@ real unicorn instruction counts, a real SQLite study (two processes on one file 
 from __future__ import annotations
 
 import base64
+import csv
 import os
 import shlex
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import unicorn  # noqa: F401  # the search counts instructions with it (the 'bench' extra)
 
 from edgegru.cli.main import main
 from edgegru.data import builtin_dataset
+from edgegru.data.frames import model_input
+from edgegru.nn.train import train
+from edgegru.quant import calibrate, quantize
+from edgegru.quant.calibrate import CLI_METHOD, CLI_PERCENTILE
 from edgegru.quant.qmodel import QuantizedModel
 from edgegru.search.budgets import Budgets
-from edgegru.search.space import Candidate
-from edgegru.search.storage import STUDY_NAME
-from edgegru.search.trial import shape_footprint, shape_model, train_and_measure
+from edgegru.search.folds import fold_indices
+from edgegru.search.space import Candidate, SearchSpace
+from edgegru.search.storage import STUDY_NAME, open_study, study_identity
+from edgegru.search.trial import deploy, shape_footprint, shape_model
 from edgegru.targets.cortex_m.footprint import measure_footprint
 from tests.helpers import SEARCH_DATA, SEARCH_SPACE
 
 DATA = SEARCH_DATA
-SPACE = [*SEARCH_SPACE, "--epochs", "1:2"]
+SPACE = [*SEARCH_SPACE, "--epochs", "1:2", "--folds", "2"]
 CPU = "cortex-m4"
 
 
@@ -87,23 +95,23 @@ def test_every_trial_is_recorded_with_its_own_measured_figures(searched: tuple[P
             ]
         else:  # its shape alone is over the budget: recorded untrained, as pruned
             assert t.state.name == "PRUNED" and "val_score" not in t.user_attrs
-    # Train one feasible and one infeasible candidate: the feasible one gives the trial's model
+    # Deploy one feasible and one infeasible candidate: the feasible one gives the trial's model
     # again, and both measure on the core what the trial recorded (flash and RAM are the shape's).
     train_ds = builtin_dataset("gestures", 60, 0)
     test_ds = builtin_dataset("gestures", 15, 1000)
     for wanted in (True, False):
         t = next(t for t in trials if fits[t.number] is wanted)
         candidate = Candidate.from_dict(t.user_attrs["candidate"])
-        again = train_and_measure(train_ds, test_ds, candidate, Budgets(CPU))
-        assert (again.measurement.flash, again.measurement.ram) == (
+        again = deploy(train_ds, test_ds, candidate, Budgets(CPU)).deployed
+        assert (again.flash, again.ram) == (
             t.user_attrs["flash"],
             t.user_attrs["ram"],
         )
         shape = shape_footprint(train_ds, candidate, CPU)
         assert (shape.flash, shape.ram) == (t.user_attrs["flash"], t.user_attrs["ram"])
         if wanted:
-            assert again.measurement.model_hash == t.user_attrs["model_hash"]
-            assert again.measurement.instructions == t.user_attrs["instructions"]
+            assert again.model_hash == t.user_attrs["model_hash"]
+            assert again.instructions == t.user_attrs["instructions"]
 
 
 def test_outputs_are_the_chosen_feasible_trial_and_its_commands_rebuild_it(
@@ -117,6 +125,11 @@ def test_outputs_are_the_chosen_feasible_trial_and_its_commands_rebuild_it(
     assert chosen and chosen[0].user_attrs["flash"] <= budget
     best = max(t.user_attrs["val_score"] for t in trials if t.state.name == "COMPLETE")
     assert chosen[0].user_attrs["val_score"] == best
+    rows = {int(r["trial"]): r for r in csv.DictReader((out / "trials.csv").open())}
+    row = rows[chosen[0].number]
+    assert [float(row["val_score_fold1"]), float(row["val_score_fold2"])] == chosen[0].user_attrs[
+        "fold_scores"
+    ]
     export = (out / "model_c" / "model_footprint.json").read_text()
     assert f'"flash_bytes": {chosen[0].user_attrs["flash"]}' in export
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -131,6 +144,36 @@ def test_outputs_are_the_chosen_feasible_trial_and_its_commands_rebuild_it(
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0
     assert QuantizedModel.load(tmp_path / "model-int8.egru").fingerprint() == qm.fingerprint()
+
+
+def test_objective_is_the_pooled_score_of_the_out_of_fold_int8_models(searched: tuple[Path, int]) -> None:
+    """Each fold's model trained and quantised here, its held-out cases predicted and counted: the
+    chosen trial's objective is the accuracy over all of them, and its model none of these."""
+    tmp, _ = searched
+    deployed = QuantizedModel.load(tmp / "out" / "model-int8.egru")
+    trial = next(
+        t
+        for t in _study(tmp / "a.db").get_trials()
+        if t.user_attrs.get("model_hash") == deployed.fingerprint()
+    )
+    candidate = Candidate.from_dict(trial.user_attrs["candidate"])
+    train_ds = builtin_dataset("gestures", 60, 0)
+    config = replace(candidate.train_config(train_ds.task), frame=deployed.frame)
+    correct, fold_scores, fold_hashes = 0, [], set()
+    for held in fold_indices(train_ds, 2, candidate.seed):
+        fit = train_ds.subset(np.setdiff1d(np.arange(train_ds.n), held))
+        model = train(fit, config, progress=False).model
+        qm = quantize(
+            model, calibrate(model, fit.x, fit.lengths, CLI_METHOD, CLI_PERCENTILE), candidate.state_bits
+        )
+        cases = model_input(train_ds.subset(held), qm.frame, qm.input_size)
+        right = qm.predict(cases.x, cases.lengths) == cases.y
+        correct += int(right.sum())
+        fold_scores.append(float(right.mean()))
+        fold_hashes.add(qm.fingerprint())
+    assert trial.user_attrs["val_score"] == correct / train_ds.n
+    assert trial.user_attrs["fold_scores"] == fold_scores
+    assert trial.user_attrs["model_hash"] not in fold_hashes  # the deployed model is the all-data one
 
 
 def test_same_command_is_reproducible_and_continues_its_study(searched: tuple[Path, int]) -> None:
@@ -192,6 +235,8 @@ def test_storage_of_another_dataset_or_budget_is_refused(searched: tuple[Path, i
     assert "a study of other training data" in line
     line = _error_line(capsys, [*base, *DATA, "--flash", str(budget + 1)])
     assert f"'flash' '{budget}' there, '{budget + 1}' here" in line
+    line = _error_line(capsys, [*base, *DATA, "--flash", str(budget), "--folds", "3"])
+    assert "a study of another search space ('folds' '2' there, '3' here)" in line
     not_a_study = tmp / "notes.db"
     not_a_study.write_text("my notes\n")
     line = _error_line(capsys, ["search", *DATA, *SPACE, "--storage", str(not_a_study), "-o", str(tmp / "x")])
@@ -216,6 +261,27 @@ def test_budget_no_model_can_meet_names_it_and_the_smallest_figure(tmp_path: Pat
     )
     assert f"--flash {smallest - 1} bytes: no model of the search space can meet it" in line
     assert f"measures {smallest} bytes on {CPU}" in line
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("folds", "expected"),
+    [("1", "--folds 1: expected K >= 2"), ("60", "--folds 60: expected 2 <= K <= ")],
+)
+def test_bad_folds_are_one_line_before_any_work(tmp_path: Path, capsys, folds: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    argv = [
+        "search",
+        *DATA,
+        *SPACE,
+        "--folds",
+        folds,
+        "--storage",
+        str(tmp_path / "s.db"),
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    line = _error_line(capsys, argv)
+    assert line.startswith(f"edgegru: error: {expected}")
     assert not (tmp_path / "s.db").exists() and not (tmp_path / "o").exists()
 
 
@@ -275,3 +341,35 @@ def test_ray_not_installed_is_one_line(tmp_path: Path) -> None:
         proc.stderr.strip()
         == "edgegru: error: edgegru search needs ray, which is not installed: pip install 'edgegru[ray]'"
     )
+
+
+@pytest.mark.parametrize(("task", "lr"), [("classification", 1e-2), ("regression", 3e-3)])
+def test_a_new_study_runs_the_default_recipe_first(tmp_path: Path, task: str, lr: float) -> None:
+    """The default space holds ``edgegru train``'s recipe, so a new study's first trial is it
+    (int16 state, as ``edgegru quantize``), at the task's automatic rate; opening the file
+    again (a second process, a continued run) does not queue it twice."""
+    space = SearchSpace()
+    params = space.recipe_params(task)
+    data = builtin_dataset("gestures" if task == "classification" else "adding", 8, seed=0)
+    identity = study_identity(data, None, {"cpu": CPU}, space.as_dict())
+    study = open_study(tmp_path / "s.db", identity, 0, params)
+    open_study(tmp_path / "s.db", identity, 0, params)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 1
+    candidate = space.suggest(study.ask(), seed=0)
+    expected = {"hidden": 48, "layers": 1, "variant": "reset_after", "state_bits": 16, "epochs": 400}
+    assert {k: getattr(candidate, k) for k in expected} == expected
+    assert (candidate.lr, candidate.batch_size, candidate.weight_decay) == (lr, 16, 1e-3)
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 0
+
+
+def test_recipe_outside_the_space_is_not_queued_and_fixed_choices_are_not_drawn() -> None:
+    assert SearchSpace(hidden=(4, 32)).recipe_params("classification") is None
+    assert SearchSpace(variants=("reset_before",)).recipe_params("classification") is None
+    fixed = SearchSpace(layers=(1, 1), variants=("reset_after",), state_bits=(16,))
+    assert set(fixed.recipe_params("classification") or {}) == {
+        "hidden",
+        "epochs",
+        "lr",
+        "batch_size",
+        "weight_decay",
+    }
