@@ -8,7 +8,8 @@ files a model was trained and tested on can be run as they are.
 
 Both run on a Raspberry Pi where only NumPy and a TFLite interpreter may be installed
 (``python -m edgegru.runtime`` even without Jinja2), so this module imports nothing of
-edgegru but :mod:`edgegru.tflite.stream` and the error reporting: no torch, no exporter.
+edgegru but :mod:`edgegru.tflite.stream`, :mod:`edgegru.tflite.lines` and the error
+reporting: no torch, no exporter.
 The data readers (NumPy only) are imported when a training format is given, the C engine
 when it is chosen (NumPy and ctypes, and no LiteRT; a compiler and Jinja2 only to build
 its library when no prebuilt one is given with ``--library``).
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from edgegru.core.errors import EdgeGruError, quote, run_reporting, silence_stdout
-from edgegru.tflite.stream import MAX_LINE_CHARS, StreamingModel, stream_lines
+from edgegru.tflite.lines import MAX_LINE_CHARS, stream_lines
+from edgegru.tflite.stream import StreamingModel
 
 if TYPE_CHECKING:
     from edgegru.data import Dataset

@@ -86,7 +86,7 @@ def litert_contender(path: Path, x: np.ndarray, xnnpack: bool, name: str) -> Con
     """LiteRT on a step model (float32 or int8), one thread: per step set x and each layer's
     state h<k>, invoke, get each h<k>_next (fed back raw: the export gives a state and its
     successor the same quantisation) and y. The int8 model's inputs are quantised ahead."""
-    from edgegru.tflite.stream import create_interpreter, load_interpreter
+    from edgegru.tflite.interpreter import create_interpreter, load_interpreter
 
     resolvers = importlib.import_module(load_interpreter().__module__).OpResolverType
     resolver = resolvers.AUTO if xnnpack else resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES

@@ -13,7 +13,7 @@ from pathlib import Path
 from edgegru.core.errors import EdgeGruError
 from edgegru.nn.describe import Description, Tensor
 from edgegru.tflite.read import GraphSummary, MalformedTflite, TensorSummary, graph_summary
-from edgegru.tflite.stream import NoEdgegruMetadata, parse_edgegru_metadata, read_model_file, step_spec
+from edgegru.tflite.step_metadata import NoEdgegruMetadata, parse_edgegru_metadata, read_model_file, step_spec
 
 # TensorType numbers of the TFLite schema, by name (the ones a GRU model may use; others are
 # shown by number).

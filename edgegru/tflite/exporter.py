@@ -21,7 +21,7 @@ different units would waste most of the 8 bits on the widest channel.
 
 Every file carries a metadata entry named ``edgegru`` (JSON: kind, dtype, variant,
 input size, output kind and class names, tensor names, normalisation) by which
-``edgegru.tflite.stream`` recognises it. What the graph itself states (hidden sizes,
+``edgegru.tflite.step_metadata`` recognises it. What the graph itself states (hidden sizes,
 number of steps, output size, the quantisation of inputs and outputs) is not
 repeated there: the interpreter reports it with each tensor.
 """

@@ -40,7 +40,8 @@ FLOAT_TOLERANCE = 1e-6
 STREAM_SCRIPT = """\
 import sys
 import numpy as np
-from edgegru.tflite.stream import StreamingModel, parse_row
+from edgegru.tflite.lines import parse_row
+from edgegru.tflite.stream import StreamingModel
 
 out_path, csv_path, *model_paths = sys.argv[1:]
 results = {}

@@ -13,7 +13,8 @@ from edgegru.engine.stream import CStreamingModel
 from edgegru.nn.synthetic import random_model
 from edgegru.quant import calibrate, quantize
 from edgegru.tflite.exporter import export_tflite
-from edgegru.tflite.stream import StreamingModel, stream_lines
+from edgegru.tflite.lines import stream_lines
+from edgegru.tflite.stream import StreamingModel
 
 FRAME, CHANNELS = 3, 2
 

@@ -23,13 +23,9 @@ from edgegru.nn.model import Normalisation
 from edgegru.nn.synthetic import random_model
 from edgegru.tflite.builder import GraphBuilder, Op
 from edgegru.tflite.exporter import export_tflite
-from edgegru.tflite.stream import (
-    DELEGATE_NOTICE,
-    StreamingModel,
-    _without_delegate_notice,
-    interpreter_missing_message,
-    parse_row,
-)
+from edgegru.tflite.interpreter import DELEGATE_NOTICE, _without_delegate_notice, interpreter_missing_message
+from edgegru.tflite.lines import parse_row
+from edgegru.tflite.stream import StreamingModel
 from tests.helpers import ROOT
 
 D = 4
@@ -234,7 +230,7 @@ def test_no_interpreter_says_how_to_install():
         "import sys\n"
         "sys.modules['ai_edge_litert'] = None\n"
         "sys.modules['tflite_runtime'] = None\n"
-        "from edgegru.tflite.stream import load_interpreter\n"
+        "from edgegru.tflite.interpreter import load_interpreter\n"
         "from edgegru.core.errors import EdgeGruError\n"
         "try:\n"
         "    load_interpreter()\n"
@@ -428,7 +424,8 @@ def test_metadata_is_what_the_runtime_reads(models):
 TFLITE_RUNTIME_CHECK = """
 import json, sys
 import numpy as np
-from edgegru.tflite.stream import StreamingModel, load_interpreter
+from edgegru.tflite.interpreter import load_interpreter
+from edgegru.tflite.stream import StreamingModel
 x = np.array(json.loads(sys.argv[2]))
 model = StreamingModel(sys.argv[1])
 print(json.dumps({"interpreter": load_interpreter().__module__, "y": model.run(x).tolist()}))

@@ -37,15 +37,10 @@ from edgegru.nn.model import Normalisation
 from edgegru.nn.synthetic import random_model
 from edgegru.tflite.builder import GraphBuilder, Op
 from edgegru.tflite.exporter import export_tflite
+from edgegru.tflite.lines import MAX_LINE_CHARS
 from edgegru.tflite.read import MAX_METADATA_ENTRIES, MAX_TFLITE_BYTES, MalformedTflite, metadata_span
-from edgegru.tflite.stream import (
-    MAX_LINE_CHARS,
-    MAX_METADATA_BYTES,
-    LatencyStats,
-    StreamingModel,
-    _Port,
-    read_edgegru_metadata,
-)
+from edgegru.tflite.step_metadata import MAX_METADATA_BYTES, read_edgegru_metadata
+from edgegru.tflite.stream import LatencyStats, StreamingModel, _Port
 
 D = 4
 PROG = "python -m edgegru.runtime: error: "

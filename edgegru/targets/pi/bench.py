@@ -27,14 +27,14 @@ from edgegru.targets.pi.runner import run_python
 from edgegru.targets.pi.tools import qemu_command
 from edgegru.targets.pi.verify_c import cross_compile, verify_pi_c
 from edgegru.targets.verify import random_stimulus
-from edgegru.tflite.stream import read_edgegru_metadata, step_spec
+from edgegru.tflite.step_metadata import read_edgegru_metadata, step_spec
 
 # Interpreter.invoke alone, inputs set once: the interpreter's share of a runtime step.
 # It reports in the runtime's --latency format, so that one parser reads both.
 INVOKE_TIMER = """\
 import statistics, sys, time
 import numpy as np
-from edgegru.tflite.stream import create_interpreter
+from edgegru.tflite.interpreter import create_interpreter
 
 interpreter = create_interpreter(sys.argv[1], 1)
 for detail in interpreter.get_input_details():

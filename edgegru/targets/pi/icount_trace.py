@@ -55,7 +55,7 @@ import numpy as np
 kind, warmup, lengths = sys.argv[1], int(sys.argv[-2]), [int(n) for n in sys.argv[-1].split(",")]
 rng = np.random.default_rng(0)
 if kind == "litert":
-    from edgegru.tflite.stream import create_interpreter
+    from edgegru.tflite.interpreter import create_interpreter
 
     interpreter = create_interpreter(sys.argv[2], 1)
     for detail in interpreter.get_input_details():
