@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     from edgegru.codegen.export import export_c
     from edgegru.data import builtin_dataset
+    from edgegru.data.frames import model_input
     from edgegru.nn.evaluate import evaluate, format_metric, metric_name
     from edgegru.nn.train import TrainConfig, train
     from edgegru.quant import calibrate, quantize
@@ -91,7 +92,8 @@ def _run_demo(task: str, out: Path, epochs: int, cpu: str) -> int:
     exported = export_c(qm, c_dir, "gru", LAYOUT, report)
 
     print("[4/5] compile the generated C on the host and compare with the integer reference")
-    x_test = test_ds.x.astype(np.float32)
+    # the model steps once per frame of samples (docs/data.md), as a device feeds it
+    x_test = model_input(test_ds, qm.frame, qm.input_size).x.astype(np.float32)
     host = [verify_host(qm, x_test), verify_host(qm, random_stimulus(qm, 64, 100))]
     emulated = []
     if _arm_tools_present():

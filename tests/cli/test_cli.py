@@ -358,3 +358,17 @@ def test_export_budgets_take_sizes_as_search_does():
     assert (args.flash_budget, args.ram_budget) == (16384, 2048)
     with pytest.raises(SystemExit):
         parse_args([*command, "--flash-budget", "lots"])
+
+
+def test_demo_runs_the_whole_chain_bit_exact(tmp_path, capsys):
+    """The README's first command: the built-in task's model steps once per frame of samples,
+    and the C it exports matches the integer reference on the host and under QEMU."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "3"]) == 0
+    summary = capsys.readouterr().out.split("\nsummary\n")[1]
+    verified = [line for line in summary.splitlines() if line.strip().startswith("verified")]
+    assert len(verified) == 3, summary
+    assert all(line.endswith(", 0 mismatches") for line in verified), summary
+    assert "cortex-m4 on qemu" in verified[2]
+    assert "(frames of 2 x 3)" in summary  # the case that broke it: frames of several samples
+    assert {p.name for p in out.iterdir()} == {"model.egru", "model-int8.egru", "c-cortex-m4"}
