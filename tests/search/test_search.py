@@ -373,3 +373,25 @@ def test_recipe_outside_the_space_is_not_queued_and_fixed_choices_are_not_drawn(
         "batch_size",
         "weight_decay",
     }
+
+
+def test_regression_search_minimises_the_pooled_rmse_of_blocked_folds(tmp_path: Path) -> None:
+    """A forecast-like regression search: the study minimises RMSE, each trial's objective is
+    the RMSE over every out-of-fold case (so its square is the case-weighted mean of the folds'
+    squares, not the mean of their RMSEs), and the chosen trial has the lowest."""
+    args = ["search", "--builtin", "adding", "--samples", "40", *SEARCH_SPACE, "--epochs", "1:2"]
+    args += ["--folds", "3", "--cpu", CPU, "--trials", "2", "--storage", str(tmp_path / "r.db")]
+    assert main([*args, "-o", str(tmp_path / "out")]) == 0
+    study = _study(tmp_path / "r.db")
+    assert study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    train_ds = builtin_dataset("adding", 40, seed=0)  # what --builtin adding --samples 40 trains on
+    sizes = [len(held) for held in fold_indices(train_ds, 3, 0)]
+    done = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 2
+    for trial in done:
+        folds = np.array(trial.user_attrs["fold_scores"])
+        pooled = np.sqrt(np.sum(folds**2 * sizes) / np.sum(sizes))
+        assert trial.user_attrs["val_score"] == pytest.approx(pooled, rel=1e-12)
+    chosen = QuantizedModel.load(tmp_path / "out" / "model-int8.egru").fingerprint()
+    best = min(done, key=lambda t: t.user_attrs["val_score"])
+    assert best.user_attrs["model_hash"] == chosen
