@@ -85,8 +85,9 @@ class SearchSpace:
         return asdict(self)
 
     def recipe_params(self, task: str) -> dict[str, Any] | None:
-        """The default recipe's choices as the parameters :meth:`suggest` draws, or None when
-        this space does not hold them.
+        """The default recipe's choices under the names :meth:`suggest` draws them by, or None
+        when this space does not hold them (Optuna takes the value of each one suggest() draws
+        and ignores those it fixes itself, a range of one value).
 
         A new study runs this candidate first (Optuna's ``enqueue_trial``): the recipe is
         tuned on real datasets (docs/accuracy.md), and a score of 20 trials drawn from
@@ -108,13 +109,10 @@ class SearchSpace:
             "state_bits": (16, self.state_bits),  # edgegru quantize's default
             "batch_size": (recipe.batch_size, self.batch_sizes),
         }
-        if not all(lo <= value <= hi for value, (lo, hi) in ranges.values()):
+        inside = all(lo <= value <= hi for value, (lo, hi) in ranges.values())
+        if not inside or not all(value in held for value, held in options.values()):
             return None
-        if not all(value in held for value, held in options.values()):
-            return None
-        # what suggest() draws: every float; an integer range or a choice of more than one value
-        drawn = {name: value for name, (value, (lo, hi)) in ranges.items() if lo != hi or name in _FLOATS}
-        return drawn | {name: value for name, (value, held) in options.items() if len(held) > 1}
+        return {name: value for name, (value, _) in (ranges | options).items()}
 
     def suggest(self, trial: optuna.trial.Trial, seed: int) -> Candidate:
         """The trial's candidate, drawn by Optuna's sampler; a range of one value is fixed."""
@@ -138,9 +136,6 @@ class SearchSpace:
             folds=self.folds,
             seed=seed,
         )
-
-
-_FLOATS = ("lr", "weight_decay")  # drawn by suggest() even from a range of one value
 
 
 @dataclass(frozen=True)

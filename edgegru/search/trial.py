@@ -127,16 +127,22 @@ def _train_quantised(ds: Dataset, config: TrainConfig, state_bits: int) -> tuple
     return result, quantize(result.model, ranges, state_bits)
 
 
+def deployed_frame(train_ds: Dataset) -> int:
+    """The samples per step of a model trained on ``train_ds`` (TrainConfig's frame=0)."""
+    from edgegru.data.frames import auto_frame
+
+    return auto_frame(int(train_ds.lengths.max()), train_ds.input_size)
+
+
 def case_losses(model: Model, ds: Dataset) -> np.ndarray:
-    """The float model's loss on each case: the cross-entropy of its class scores, or its
-    squared error (mean over the outputs); pooled over the folds, it breaks ties of scores."""
-    from edgegru.data.frames import model_input
+    """The float model's loss on each case of ``ds`` (in the model's frames): the cross-entropy
+    of its class scores, or its squared error (mean over the outputs); pooled over the folds,
+    it breaks ties of scores."""
     from edgegru.nn.float_reference import forward, last_valid
 
-    framed = model_input(ds, model.frame, model.input_size)
-    outputs = forward(model, framed.x).outputs
+    outputs = forward(model, ds.x).outputs
     assert outputs is not None  # a searched model always has a head
-    out = last_valid(outputs, framed.lengths)
+    out = last_valid(outputs, ds.lengths)
     if ds.task != "classification":
         return np.mean((out - ds.y) ** 2, axis=1)
     shifted = out - out.max(axis=1, keepdims=True)
@@ -150,22 +156,20 @@ def cross_validate(train_ds: Dataset, candidate: Candidate) -> CrossValidation:
     Every fold model takes the frame the deployed model will have (that of all the data),
     so that the folds score the deployed shape even when a fold's longest case is shorter.
     """
-    from edgegru.data.frames import auto_frame, model_input
+    from edgegru.data.frames import model_input
     from edgegru.nn.evaluate import score
 
-    frame = auto_frame(int(train_ds.lengths.max()), train_ds.input_size)
-    config = replace(candidate.train_config(train_ds.task), frame=frame)
+    config = replace(candidate.train_config(train_ds.task), frame=deployed_frame(train_ds))
     folds = fold_indices(train_ds, candidate.folds, candidate.seed)
     predictions, losses, fold_scores = [], [], []
     for held in folds:
         result, qm = _train_quantised(
             train_ds.subset(np.setdiff1d(np.arange(train_ds.n), held)), config, candidate.state_bits
         )
-        held_ds = train_ds.subset(held)
-        framed = model_input(held_ds, qm.frame, qm.input_size)
+        framed = model_input(train_ds.subset(held), qm.frame, qm.input_size)
         predictions.append(qm.predict(framed.x, framed.lengths))
-        losses.append(case_losses(result.model, held_ds))
-        fold_scores.append(score(predictions[-1], held_ds))
+        losses.append(case_losses(result.model, framed))
+        fold_scores.append(score(predictions[-1], framed))
     pooled = train_ds.subset(np.concatenate(folds))
     return CrossValidation(
         score(np.concatenate(predictions), pooled), float(np.mean(np.concatenate(losses))), fold_scores
@@ -218,12 +222,11 @@ def shape_model(train_ds: Dataset, hidden_sizes: list[int], variant: str, state_
     """A quantised model of this shape for ``train_ds``, with random weights but what else of a
     trained model reaches its C (a normalisation, the head and its class names, the frames
     training chooses): its C has the trained model's sizes."""
-    from edgegru.data.frames import auto_frame
     from edgegru.nn.model import Normalisation
     from edgegru.quant.synthetic import random_qmodel
 
     head = "classification" if train_ds.task == "classification" else "regression"
-    frame = auto_frame(int(train_ds.lengths.max()), train_ds.input_size)  # TrainConfig's frame=0
+    frame = deployed_frame(train_ds)
     ones = np.ones(train_ds.input_size * frame)
     qm = random_qmodel(
         train_ds.input_size * frame,

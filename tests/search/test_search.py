@@ -362,17 +362,18 @@ def test_a_new_study_runs_the_default_recipe_first(tmp_path: Path, task: str, lr
     assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 0
 
 
-def test_recipe_outside_the_space_is_not_queued_and_fixed_choices_are_not_drawn() -> None:
+def test_recipe_outside_the_space_is_not_queued_and_fixed_choices_keep_it() -> None:
+    """A space without the recipe queues nothing; a space that fixes some choices to the
+    recipe's values (so suggest() draws fewer parameters) still runs the recipe first."""
     assert SearchSpace(hidden=(4, 32)).recipe_params("classification") is None
     assert SearchSpace(variants=("reset_before",)).recipe_params("classification") is None
-    fixed = SearchSpace(layers=(1, 1), variants=("reset_after",), state_bits=(16,))
-    assert set(fixed.recipe_params("classification") or {}) == {
-        "hidden",
-        "epochs",
-        "lr",
-        "batch_size",
-        "weight_decay",
-    }
+    fixed = SearchSpace(layers=(1, 1), variants=("reset_after",), state_bits=(16,), lr=(1e-2, 1e-2))
+    study = optuna.create_study()
+    study.enqueue_trial(fixed.recipe_params("classification"))
+    candidate = fixed.suggest(study.ask(), seed=0)
+    recipe = (48, 1, "reset_after", 16, 400, 1e-2, 16, 1e-3)
+    assert (candidate.hidden, candidate.layers, candidate.variant, candidate.state_bits, candidate.epochs,
+            candidate.lr, candidate.batch_size, candidate.weight_decay) == recipe  # fmt: skip
 
 
 def test_regression_search_minimises_the_pooled_rmse_of_blocked_folds(tmp_path: Path) -> None:
